@@ -37,8 +37,8 @@ function similarity(scale: number, angle: number, tx: number, ty: number): Affin
 }
 
 function transformPoints(matrix: Affine, points: FivePoints): FivePoints {
-  const [a, b, c, d, e] = points.map((point) => applyAffine(matrix, point)) as [Point, Point, Point, Point, Point];
-  return [a, b, c, d, e];
+  const [a, b, c, d, e] = points;
+  return [applyAffine(matrix, a), applyAffine(matrix, b), applyAffine(matrix, c), applyAffine(matrix, d), applyAffine(matrix, e)];
 }
 
 function expectPointClose(actual: Point, expected: Point, tolerance: number): void {
