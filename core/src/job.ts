@@ -74,8 +74,8 @@ export const JobRecordSchema = z.object({
   attempts: z.number().int().nonnegative(),
   startedAt: timestamp.nullable(),
   finishedAt: timestamp.nullable(),
-  /** Number of parsing masks stored as `parsing-<n>.png`, n from 0. */
-  maskCount: z.number().int().nonnegative(),
+  /** Face indices n whose parsing mask is stored as `parsing-<n>.png`. */
+  parsingMasks: z.array(z.number().int().nonnegative()),
   error: JobErrorSchema.nullable(),
 });
 export type JobRecord = z.infer<typeof JobRecordSchema>;
@@ -111,7 +111,7 @@ export function newJobRecord(job: NewJob): JobRecord {
     attempts: 0,
     startedAt: null,
     finishedAt: null,
-    maskCount: 0,
+    parsingMasks: [],
     error: null,
   };
 }
