@@ -48,7 +48,7 @@ describe('readNpy', () => {
   it('rejects other dtypes, Fortran order and short payloads', () => {
     expect(() => readNpy(writeNpy('f8.npy', '<f8', '(1,)', Buffer.alloc(8)))).toThrow(/dtype <f8; readNpy supports <f4, <f2 and <i4/);
     expect(() => readNpy(writeNpy('fortran.npy', '<f4', '(1,)', Buffer.alloc(4), 'True'))).toThrow(/Fortran order/);
-    expect(() => readNpy(writeNpy('short.npy', '<f4', '(2,)', Buffer.alloc(4)))).toThrow(/holds 4 data bytes but shape \(2\) of <f4 needs 8/);
+    expect(() => readNpy(writeNpy('short.npy', '<f4', '(2,)', Buffer.alloc(4)))).toThrow(/contains 4 data bytes but shape \(2\) of <f4 needs 8/);
     const notNpy = path.join(folder, 'plain.txt');
     writeFileSync(notNpy, 'hello, world');
     expect(() => readNpy(notNpy)).toThrow(/not a \.npy file/);

@@ -52,7 +52,7 @@ export function readNpy(file: string): NpyArray {
   const payload = bytes.subarray(headerStart + headerLength);
   const itemSize = dtype === '<f2' ? 2 : 4;
   if (payload.length !== count * itemSize) {
-    throw new Error(`${file} holds ${payload.length} data bytes but shape (${shape.join(', ')}) of ${dtype} needs ${count * itemSize}`);
+    throw new Error(`${file} contains ${payload.length} data bytes but shape (${shape.join(', ')}) of ${dtype} needs ${count * itemSize}`);
   }
   const aligned = new Uint8Array(payload.length);
   aligned.set(payload);

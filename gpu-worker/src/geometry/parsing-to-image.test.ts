@@ -58,7 +58,7 @@ describe('upsampleLogitsBilinear', () => {
   });
 
   it('rejects logits whose data does not match the dims', () => {
-    expect(() => upsampleLogitsBilinear({ data: new Float32Array(7), dims: [2, 2, 2] }, 4, 4)).toThrow(/hold 7 values but dims \[2, 2, 2\] need 8/);
+    expect(() => upsampleLogitsBilinear({ data: new Float32Array(7), dims: [2, 2, 2] }, 4, 4)).toThrow(/contain 7 values but dims \[2, 2, 2\] need 8/);
     expect(() => upsampleLogitsBilinear({ data: new Float32Array(8), dims: [8] }, 4, 4)).toThrow(/dims \(C, H, W\)/);
   });
 });

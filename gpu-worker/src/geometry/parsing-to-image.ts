@@ -193,7 +193,7 @@ function checkLogits(logits: Float32Tensor, caller: string): [number, number, nu
   }
   const [channels, height, width] = dims as [number, number, number];
   if (logits.data.length !== channels * height * width) {
-    throw new RangeError(`${caller} logits hold ${logits.data.length} values but dims [${dims.join(', ')}] need ${channels * height * width}`);
+    throw new RangeError(`${caller} logits contain ${logits.data.length} values but dims [${dims.join(', ')}] need ${channels * height * width}`);
   }
   return [channels, height, width];
 }

@@ -10,7 +10,7 @@ import type { Affine, Point } from './affine.ts';
  * with its determinant correction: with centered points s and d,
  * p = sum(s.x*d.x + s.y*d.y) / sum|s|^2 and q = sum(s.x*d.y - s.y*d.x) / sum|s|^2.
  *
- * @throws RangeError when the point lists differ in length, hold fewer than 2 points, hold non-finite
+ * @throws RangeError when the point lists differ in length, contain fewer than 2 points, contain non-finite
  *   values, or the source points all coincide.
  */
 export function umeyamaSimilarity(source: readonly Point[], destination: readonly Point[]): Affine {
