@@ -7,3 +7,4 @@ export * from './media-type.ts';
 export * from './ports.ts';
 export * from './tasks.ts';
 export * from './model-manifest.ts';
+export * from './result.ts';
