@@ -71,6 +71,9 @@ export function upsampleLogitsBilinear(logits: Float32Tensor, outHeight: number,
  * lies outside the region the crop was sampled from get label 0. With a tanh warp that region reaches
  * `tanhWarpReach(factor)` (normalized) beyond the crop center, so it is larger than the crop itself.
  *
+ * NOTE: with a tanh warp the footprint is usually the whole image, so the cost grows with the image's
+ * pixel count: one run on a 2-core x86 machine took about 170 ms per face for 1280x926 pixels and 19 classes.
+ *
  * @throws RangeError when the logits are not (C, H, H) with 1 <= C <= 256, or the image size is invalid.
  */
 export function parsingToImage(logits: Float32Tensor, crop: CropSpec, imageWidth: number, imageHeight: number): ImageLabelMap {
