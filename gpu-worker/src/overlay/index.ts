@@ -1,0 +1,1 @@
+export { parsingColor, renderOverlay, type OverlayFace, type OverlayOptions } from './render-overlay.ts';
