@@ -13,6 +13,7 @@ export const LogEvents = {
   serverReady: 'server.ready',
   serverStopping: 'server.stopping',
   serverStopped: 'server.stopped',
+  serverFailed: 'server.failed',
   request: 'http.request',
   requestFailed: 'request.failed',
   apiKeyCreated: 'api_key.created',

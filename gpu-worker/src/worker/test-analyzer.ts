@@ -75,7 +75,7 @@ export class TestAnalyzer implements ImageAnalyzer {
     if (!complete) return { ok: false, code: 'invalid_image', message: `image of ${request.image.byteLength} bytes is truncated or corrupt` };
 
     const face: Record<string, unknown> = { box: { x: 1, y: 2, width: 3, height: 4 }, score: 0.99 };
-    if (request.tasks.includes('parsing')) face.parsing = { scheme: 'lapa-11', labels: ['background'], mask: null, areas: {} };
+    if (request.tasks.includes('parsing')) face.parsing = { scheme: 'lapa-11', labels: ['background', 'skin'], areas: { skin: 1 } };
     if (request.tasks.includes('age')) face.age = { years: 30 };
     const result = {
       schema: 'faceptor.result/v1',
