@@ -15,8 +15,8 @@ export interface ParsingMask {
 }
 
 /**
- * Outcome of one request. A face-free image is `ok: true` with no faces; `ok: false` is only for
- * images that cannot be decoded or are refused (corrupt, unsupported format, too many pixels).
+ * Outcome of one request. A face-free image is `ok: true` with no faces. `ok: false` is only for
+ * images that cannot be decoded or are rejected, such as corrupt files, unsupported formats or too many pixels.
  */
 export type AnalyzeOutcome =
   | { ok: true; result: unknown /* faceptor.result/v1 JSON, validated by the pipeline */; masks: ParsingMask[] }

@@ -15,7 +15,7 @@ export interface FaceptorErrorOptions {
 /**
  * Base class of the service's typed errors. `code` is the stable machine-readable name that the API
  * returns in `{"error": {"code", "message"}}`, and `status` is the HTTP status it maps to.
- * `retryable` tells the worker whether to return the message to the queue or fail the job.
+ * `retryable` decides whether the worker returns the message to the queue or fails the job.
  */
 export class FaceptorError extends Error {
   override readonly name: string = 'FaceptorError';
@@ -130,7 +130,7 @@ export class PayloadTooLargeError extends FaceptorError {
   }
 }
 
-/** The uploaded bytes are none of the accepted image formats (415). */
+/** The uploaded bytes are not in any accepted image format (415). */
 export class UnsupportedMediaTypeError extends FaceptorError {
   override readonly name = 'UnsupportedMediaTypeError';
   constructor(message: string, options?: FaceptorErrorOptions) {

@@ -68,7 +68,7 @@ export interface LoggerOptions {
   level?: LogLevel;
   /** Component name written into every line as `component`. */
   component?: string;
-  /** Where lines go; standard output when absent. */
+  /** Destination stream of the lines; standard output when absent. */
   destination?: DestinationStream;
 }
 
@@ -84,7 +84,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   return options.destination ? pino(settings, options.destination) : pino(settings);
 }
 
-/** A logger that writes nothing, for tests. */
+/** Returns a logger that writes nothing, for tests. */
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });
 }

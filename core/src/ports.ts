@@ -18,9 +18,9 @@ export interface PutOptions {
 }
 
 /**
- * Object storage (S3; files under the data folder in embedded mode). Keys are `/`-separated segments of
- * letters, digits, `.`, `_` and `-`, and no segment is empty or starts with `.`; adapters reject other keys
- * with a TypeError. A reader never sees a partially written object.
+ * Object storage: S3, or files under the data folder in embedded mode. Keys are `/`-separated segments
+ * of letters, digits, `.`, `_` and `-`, and no segment is empty or starts with `.`. Adapters reject other
+ * keys with a TypeError. A reader never sees a partially written object.
  */
 export interface BlobStore {
   /** Stores `body` at `key`. Throws PreconditionFailedError when a condition does not hold. */

@@ -2,7 +2,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { openLocalAdapters, StaticApiKeyStore, type LocalAdapters } from '@faceptor/core/adapters/local';
-import { jobKeys, silentLogger, TASKS, type WorkMessage } from '@faceptor/core';
+import { createLogger, jobKeys, silentLogger, TASKS, type Logger, type WorkMessage } from '@faceptor/core';
+import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { photosDir } from '../../test/support/requirements.ts';
 import { createApp } from './app.ts';
@@ -20,7 +21,7 @@ interface Harness {
   ready: { value: boolean };
 }
 
-async function createHarness(folder: string): Promise<Harness> {
+async function createHarness(folder: string, logger: Logger = silentLogger()): Promise<Harness> {
   const local = await openLocalAdapters({ dataDir: folder, visibilityTimeoutSec: 30, maxReceiveCount: 3 });
   const clock = { now: new Date('2030-01-01T00:00:00Z') };
   const ready = { value: true };
@@ -30,7 +31,7 @@ async function createHarness(folder: string): Promise<Harness> {
     queue: local.queue,
     apiKeys: StaticApiKeyStore.fromKeys([apiKey, otherKey]),
     uploadSigner: new UploadTokenSigner(local.uploadSecret),
-    logger: silentLogger(),
+    logger,
     baseUrl: () => baseUrl,
     uploadMaxBytes,
     uploadUrlTtlSec: 900,
@@ -426,6 +427,30 @@ describe('createApp', () => {
         expect(response.status, `${method} ${route}`).toBe(404);
         expect(json.error.code, `${method} ${route}`).toBe('not_found');
       }
+    });
+  });
+
+  describe('logging', () => {
+    it('logs route patterns, never tokens or keys', async () => {
+      const lines: string[] = [];
+      const destination = new Writable({
+        write(chunk, _encoding, callback) {
+          lines.push(String(chunk));
+          callback();
+        },
+      });
+      harness.local.close();
+      harness = await createHarness(folder, createLogger({ destination }));
+      const { json: job } = await createJob(harness);
+      const token = uploadPath(job.upload.url).split('/').pop()!;
+      await upload(harness, job.upload.url, new Uint8Array(await readFile(jpegPath)));
+
+      const text = lines.join('');
+      const routes = lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line.event === 'http.request').map((line) => line.route);
+
+      expect(routes).toEqual(['/v1/jobs', '/uploads/:token']);
+      expect(text).not.toContain(token);
+      expect(text).not.toContain(apiKey);
     });
   });
 });

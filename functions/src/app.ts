@@ -1,5 +1,6 @@
 import { LogEvents, NotFoundError, ServiceUnavailableError, type ApiKeyStore, type BlobStore, type JobStore, type Logger, type WorkQueue } from '@faceptor/core';
 import { Hono } from 'hono';
+import { routePath } from 'hono/route';
 import type { AppEnv } from './app-env.ts';
 import { toErrorResponse } from './http-errors.ts';
 import { JobService } from './job-service.ts';
@@ -38,7 +39,7 @@ export function createApp(deps: AppDependencies): Hono<AppEnv> {
     await next();
     // The route pattern is logged instead of the path, because upload paths contain signed tokens.
     deps.logger.info(
-      { event: LogEvents.request, method: c.req.method, route: c.req.routePath, status: c.res.status, durationMs: Math.round(performance.now() - started) },
+      { event: LogEvents.request, method: c.req.method, route: routePath(c, -1), status: c.res.status, durationMs: Math.round(performance.now() - started) },
       'request',
     );
   });

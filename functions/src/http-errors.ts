@@ -1,5 +1,6 @@
 import { FaceptorError, errorFields, LogEvents, type Logger } from '@faceptor/core';
 import type { Context } from 'hono';
+import { routePath } from 'hono/route';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 
@@ -31,13 +32,13 @@ const httpExceptionCodes: Record<number, string> = {
 export function toErrorResponse(error: unknown, c: Context, logger: Logger): Response {
   if (error instanceof FaceptorError) {
     const headers = error.status === 401 ? { 'WWW-Authenticate': 'Bearer' } : undefined;
-    if (error.status >= 500) logger.error({ event: LogEvents.requestFailed, route: c.req.routePath, ...errorFields(error) }, 'request failed');
+    if (error.status >= 500) logger.error({ event: LogEvents.requestFailed, route: routePath(c, -1), ...errorFields(error) }, 'request failed');
     return errorResponse(c, error.status as ContentfulStatusCode, error.code, error.message, headers);
   }
   if (error instanceof HTTPException) {
     const status = error.status as ContentfulStatusCode;
     return errorResponse(c, status, httpExceptionCodes[status] ?? 'http_error', error.message || `HTTP ${status}`);
   }
-  logger.error({ event: LogEvents.requestFailed, method: c.req.method, route: c.req.routePath, ...errorFields(error) }, 'request failed');
+  logger.error({ event: LogEvents.requestFailed, method: c.req.method, route: routePath(c, -1), ...errorFields(error) }, 'request failed');
   return errorResponse(c, 500, 'internal_error', 'internal error: the request was not completed; retry later');
 }

@@ -25,7 +25,7 @@ import {
 } from '@faceptor/core';
 import type { UploadGrant, UploadTokenSigner } from './upload-token.ts';
 
-/** What the job service needs: ports, signer, limits and a clock. */
+/** Dependencies of the job service: ports, signer, limits and a clock. */
 export interface JobServiceDependencies {
   jobs: JobStore;
   blobs: BlobStore;
@@ -80,8 +80,8 @@ export class JobService {
   }
 
   /**
-   * Checks that a verified grant's job still waits for its upload; call it before reading the body,
-   * so an upload to a finished or deleted job is rejected without reading it.
+   * Checks that a verified grant's job still waits for its upload. Call it before reading the body,
+   * so that an upload to a finished or deleted job is rejected without reading it.
    */
   async checkUploadable(grant: UploadGrant): Promise<JobRecord> {
     const record = await this.deps.jobs.get(grant.jobId);
@@ -163,6 +163,7 @@ export class JobService {
    * Returns the caller's job, moving a job whose upload URL lapsed unused to `expired` first.
    * Throws NotFoundError for unknown ids, malformed ids and other tenants' jobs alike.
    */
+  // NOTE: jobs expire only when read here; no sweeper expires or removes jobs that nobody reads again.
   async get(tenant: string, jobId: string): Promise<JobRecord> {
     for (let attempt = 0; ; attempt += 1) {
       const record = await this.getOwned(tenant, jobId);

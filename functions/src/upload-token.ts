@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { ForbiddenError } from '@faceptor/core';
 
-/** What an upload token grants: one upload of at most `maxBytes` to job `jobId` until `expiresAt`. */
+/** Grant of an upload token: one upload of at most `maxBytes` to job `jobId` until `expiresAt`. */
 export interface UploadGrant {
   jobId: string;
   maxBytes: number;

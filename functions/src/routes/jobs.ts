@@ -21,13 +21,15 @@ export interface JobRoutesOptions {
   baseUrl: () => string;
 }
 
+/** Formats a field path as it reads in JSON: `tasks[1]`, `retainInput`, or `body` for the whole body. */
+function fieldName(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return 'body';
+  const parts = path.map((part) => (typeof part === 'number' ? `[${part}]` : `.${String(part)}`));
+  return parts.join('').replace(/^\./, '');
+}
+
 function formatIssues(error: z.ZodError): string {
-  return error.issues
-    .map((issue) => {
-      const field = issue.path.length > 0 ? issue.path.map((part) => (typeof part === 'number' ? `[${part}]` : `.${String(part)}`)).join('').replace(/^\./, '') : 'body';
-      return `${field}: ${issue.message}`;
-    })
-    .join('; ');
+  return error.issues.map((issue) => `${fieldName(issue.path)}: ${issue.message}`).join('; ');
 }
 
 async function parseCreateRequest(request: Request): Promise<z.output<typeof CreateJobSchema>> {

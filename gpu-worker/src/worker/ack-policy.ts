@@ -23,7 +23,7 @@ export type MessageOutcome =
   | { kind: 'invalid'; reason: string }
   | { kind: 'retry'; error: unknown };
 
-/** What to do with a message. */
+/** Decision on a message: delete it, or release it for another delivery after `delaySec`. */
 export type AckDecision = { action: 'delete' } | { action: 'release'; delaySec: number };
 
 /** Retry settings, from the service configuration. */

@@ -1,6 +1,6 @@
 import { ConflictError, LogEvents, WorkMessageSchema, errorFields, isFinalState, jobKeys, type BlobStore, type JobStore, type Logger, type WorkQueue } from '@faceptor/core';
 
-/** What the dead-letter handler needs. */
+/** Dependencies of the dead-letter handler. */
 export interface DeadLetterHandlerDependencies {
   deadLetters: WorkQueue;
   jobs: JobStore;

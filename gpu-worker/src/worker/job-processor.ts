@@ -22,7 +22,7 @@ import {
 import { classifyFailure, type MessageOutcome } from './ack-policy.ts';
 import { attachMaskKeys } from './result-document.ts';
 
-/** What the processor needs. */
+/** Dependencies of the job processor. */
 export interface JobProcessorDependencies {
   jobs: JobStore;
   blobs: BlobStore;
@@ -79,8 +79,8 @@ export class JobProcessor {
   }
 
   /**
-   * Runs one step of one message. The step returns its value to continue, or an outcome to stop;
-   * a thrown error becomes `retry` or fails the job, as the ack policy classifies it.
+   * Runs one step of one message. The step returns its value to continue, or an outcome to stop.
+   * A thrown error becomes `retry` or fails the job, as the ack policy classifies it.
    */
   private async guard<T>(message: ReceivedMessage, job: JobRecord | null, outcomes: BatchOutcomes, step: () => Promise<T | MessageOutcome>): Promise<T | null> {
     try {
@@ -126,7 +126,7 @@ export class JobProcessor {
         patch: { attempts: job.attempts + 1, startedAt: this.now().toISOString() },
       });
     } catch (error) {
-      // Another delivery changed the job between our read and write; the next receive sees its result.
+      // Another delivery changed the job between this worker's read and write, so the next receive reads the new state.
       if (error instanceof ConflictError) {
         throw new RetryableError(`job ${job.id} changed while this worker claimed it`, { code: 'job_conflict', context: { jobId: job.id, messageId: message.messageId }, cause: error });
       }

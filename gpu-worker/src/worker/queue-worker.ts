@@ -29,7 +29,7 @@ export interface QueueWorkerOptions extends RetryPolicy {
   deadLetterIntervalMs?: number;
 }
 
-/** What a {@link QueueWorker} needs. `deadLetters` is optional where another process handles them. */
+/** Dependencies of a {@link QueueWorker}. `deadLetters` is optional where another process handles them. */
 export interface QueueWorkerDependencies {
   queue: WorkQueue;
   deadLetters?: WorkQueue;

@@ -6,7 +6,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 /**
  * Returns a copy of a result document whose `faces[n].parsing.mask` is the object key of face n's
- * stored mask (`jobs/<jobId>/parsing-<n>.png`); the API turns keys into URLs when it serves the result.
+ * stored mask (`jobs/<jobId>/parsing-<n>.png`). The API turns keys into URLs when it serves the result.
  * Faces without a mask, and documents without a `faces` list, are returned unchanged.
  */
 export function attachMaskKeys(result: unknown, jobId: string, masks: readonly ParsingMask[]): unknown {

@@ -33,7 +33,7 @@ export interface TestAnalyzerOptions {
   delayMs?: number;
   /** Number of first calls that reject, to exercise retries. */
   failFirstCalls?: number;
-  /** Called with each batch before it is answered. */
+  /** Callback that receives each batch before the analyzer returns its outcomes. */
   onBatch?: (requests: AnalyzeRequest[]) => void;
 }
 
@@ -43,9 +43,9 @@ function endsWith(bytes: Uint8Array, suffix: number[]): boolean {
 
 /**
  * Test double of the ImageAnalyzer port for queue, worker and API tests, where the component under
- * test is the job flow and not the model. It decodes nothing: a JPEG that ends with its EOI marker
- * (FF D9) or a PNG that ends with its IEND chunk is "valid" and gets one face; any other bytes get
- * `invalid_image`, as a truncated or corrupt upload would from the real pipeline.
+ * test is the job flow and not the model. It decodes nothing. A JPEG that ends with its EOI marker
+ * (FF D9) or a PNG that ends with its IEND chunk counts as valid and gets one face. Any other bytes
+ * get `invalid_image`, as a truncated or corrupt upload would from the real pipeline.
  */
 export class TestAnalyzer implements ImageAnalyzer {
   /** Every batch received, in order. */

@@ -5,7 +5,7 @@ export interface JsonResponse {
   json: any;
 }
 
-/** Sends a request to the service and parses a JSON answer. Every request times out after 30 s. */
+/** Sends a request to the service and parses the JSON response. Every request times out after 30 s. */
 export async function request(url: string, init: RequestInit & { apiKey?: string } = {}): Promise<JsonResponse> {
   const headers = new Headers(init.headers);
   if (init.apiKey) headers.set('Authorization', `Bearer ${init.apiKey}`);

@@ -111,7 +111,7 @@ export class ServiceProcess {
     if (this.running) await this.stop('SIGKILL', 10_000);
   }
 
-  /** The last 60 output lines, for failure messages. */
+  /** Returns the last 60 output lines, for failure messages. */
   output(): string {
     return this.lines.slice(-60).map((line) => line.raw).join('\n');
   }

@@ -54,8 +54,8 @@ function isBusy(error: unknown): boolean {
 /**
  * WorkQueue in one SQLite table with SQS semantics (see {@link WorkQueue}).
  *
- * A receive hides each message until `now + visibilityTimeoutSec` and gives it a new receipt handle;
- * a message whose receive count has reached `maxReceiveCount` moves to the dead-letter queue's table
+ * A receive hides each message until `now + visibilityTimeoutSec` and gives it a new receipt handle.
+ * A message whose receive count has reached `maxReceiveCount` moves to the dead-letter queue's table
  * in the same transaction instead. A long poll re-checks the table every `pollIntervalMs`, and a send
  * from this process wakes it at once.
  */
