@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { applyAffine, type Affine } from './affine.ts';
 import { imagePointToCrop, type CropSpec } from './crops.ts';
-import { parsingToImage, upsampleLogitsBilinear } from './parsing-to-image.ts';
+import { defaultParsingReach, parsingToImage, upsampleLogitsBilinear } from './parsing-to-image.ts';
 import { tanhWarpReach } from './tanh-warp.ts';
 
 const mapSize = 32;
@@ -126,12 +126,15 @@ describe('parsingToImage', () => {
     expect(labeledOutside).toEqual([]);
   });
 
-  it('follows the forward tanh warp and leaves pixels beyond its reach at 0', () => {
+  it.each([
+    ['the full reach', Number.POSITIVE_INFINITY],
+    ['the default reach', defaultParsingReach],
+  ])('follows the tanh warp up to %s', (_, maxReach) => {
     const [width, height] = [400, 300];
     const crop = similarityCrop(2, -0.2, [150, 140], cropSize, 0.8);
-    const result = parsingToImage({ data: discLogits(), dims: [3, mapSize, mapSize] }, crop, width, height);
+    const result = parsingToImage({ data: discLogits(), dims: [3, mapSize, mapSize] }, crop, width, height, maxReach);
 
-    const reach = tanhWarpReach(0.8);
+    const reach = Math.min(tanhWarpReach(0.8), maxReach);
     const [low, high] = [((1 - reach) / 2) * cropSize, ((1 + reach) / 2) * cropSize];
     const counts = [0, 0, 0];
     const mismatches: string[] = [];
