@@ -137,7 +137,8 @@ def test_recordio_joins_multipart_record(tmp_path: Path) -> None:
     unaligned = b'a' + magic + b'xyz'  # magic at offset 1 is not a split point
     write_recordio(tmp_path, {0: split_payload, 1: unaligned})
     raw = (tmp_path / 'train.rec').read_bytes()
-    flags = [struct.unpack_from('<I', raw, 4)[0] >> 29, struct.unpack_from('<I', raw, 16)[0] >> 29]  # parts: 8-byte head + 'abcd', then the next head
+    # The second part header starts after the first: 8 header bytes plus 'abcd'.
+    flags = [struct.unpack_from('<I', raw, 4)[0] >> 29, struct.unpack_from('<I', raw, 16)[0] >> 29]
     assert flags == [1, 2]  # the writer really produced a multi-part record
     records = IndexedRecordFile(tmp_path / 'train.rec', tmp_path / 'train.idx')
     assert records.read(0) == split_payload
@@ -260,7 +261,9 @@ def test_utkface_file_name_range_filter(tmp_path: Path) -> None:
 
 def test_utkface_rejects_bad_file_name(tmp_path: Path) -> None:
     write_jpeg(tmp_path / 'portrait.jpg', (1, 2, 3))
-    with pytest.raises(DatasetFormatError, match=r"portrait.jpg: UTKFace file name must start with the age.*'portrait.jpg'"):
+    with pytest.raises(
+        DatasetFormatError, match=r"portrait.jpg: UTKFace file name must start with the age.*'portrait.jpg'"
+    ):
         UTKFaceDataset.from_file_names(tmp_path)
 
 
@@ -278,7 +281,11 @@ def test_affectnet_filters_labels_from_7(tmp_path: Path) -> None:
     assert dataset[0]['task'] == 'affect_affectnet'
 
 
-@pytest.mark.parametrize('label, pattern', [('11', r'must be in 0..10 \(got 11\)'), ('-1', r'must be in 0..10 \(got -1\)'), ('sad', r"must be an integer \(got 'sad'\)")])
+@pytest.mark.parametrize('label, pattern', [
+    ('11', r'must be in 0..10 \(got 11\)'),
+    ('-1', r'must be in 0..10 \(got -1\)'),
+    ('sad', r"must be an integer \(got 'sad'\)"),
+])
 def test_affectnet_rejects_bad_label(tmp_path: Path, label: str, pattern: str) -> None:
     write_text(tmp_path / 'label' / 'test.txt', f'n.jpg 0\nbad.jpg {label}\n')
     with pytest.raises(DatasetFormatError, match=r'test.txt, line 2: expression label ' + pattern):
@@ -312,7 +319,9 @@ def test_rafdb_rejects_bad_line(tmp_path: Path, line: str, pattern: str) -> None
 
 
 def test_rafdb_missing_label_file(tmp_path: Path) -> None:
-    with pytest.raises(DatasetFormatError, match='RAF-DB label file not found; looked for label.txt, EmoLabel/list_patition_label.txt'):
+    with pytest.raises(
+        DatasetFormatError, match='RAF-DB label file not found; looked for label.txt, EmoLabel/list_patition_label.txt'
+    ):
         RAFDBDataset(tmp_path, 'train')
 
 
@@ -343,7 +352,9 @@ def test_ferplus_rejects_label_above_contempt(tmp_path: Path) -> None:
 # CelebA attributes
 
 
-def celeba_attribute_file(rows: dict[str, list[int]], count: int | None = None, names: list[str] = CELEBA_ATTRIBUTES) -> str:
+def celeba_attribute_file(
+    rows: dict[str, list[int]], count: int | None = None, names: list[str] = CELEBA_ATTRIBUTES
+) -> str:
     lines = [str(len(rows) if count is None else count), ' '.join(names)]
     lines += [name + '  ' + ' '.join(f'{v:2d}' for v in values) for name, values in rows.items()]
     return '\n'.join(lines) + '\n'
@@ -380,7 +391,10 @@ def test_celeba_text_files(tmp_path: Path) -> None:
     (lambda text: text.replace(' 1', ' 0', 1), r'line 3: attribute values must be 1 or -1 \(got \'0\'\)'),
     (lambda text: text.replace('Male', 'Man'), r'line 2: line 2 must list the 40 CelebA attribute names'),
     (lambda text: '4' + text[1:], r'line 1: line 1 announces 4 images but the file lists 3'),
-    (lambda text: text.replace('000002.jpg  ', '000002.jpg 1 '), r'line 4: expected an image name and 40 values, found 42 fields'),
+    (
+        lambda text: text.replace('000002.jpg  ', '000002.jpg 1 '),
+        r'line 4: expected an image name and 40 values, found 42 fields',
+    ),
 ])
 def test_celeba_rejects_bad_attribute_file(tmp_path: Path, mutate, pattern: str) -> None:
     write_text(tmp_path / 'list_attr_celeba.txt', mutate(celeba_attribute_file(celeba_rows())))
@@ -438,12 +452,15 @@ def test_celeba_label_pickle_rejects_code(tmp_path: Path) -> None:
             return (os.system, ('echo pwned',))
 
     (tmp_path / 'label.pkl').write_bytes(pickle.dumps({'image_name': Exploit()}))
-    with pytest.raises(DatasetFormatError, match=r'label.pkl: cannot read the label pickle: label.pkl refers to (posix|os).system'):
+    with pytest.raises(
+        DatasetFormatError, match=r'label.pkl: cannot read the label pickle: label.pkl refers to (posix|os).system'
+    ):
         CelebADataset.from_pickle(tmp_path, 'train')
 
 
 def test_celeba_label_pickle_rejects_bad_values(tmp_path: Path) -> None:
-    info = {'image_name': ['a.jpg'], 'attr': np.full((1, 40), 2), 'attr_name': list(CELEBA_ATTRIBUTES), 'partition': {'test': [0]}}
+    attr = np.full((1, 40), 2)
+    info = {'image_name': ['a.jpg'], 'attr': attr, 'attr_name': list(CELEBA_ATTRIBUTES), 'partition': {'test': [0]}}
     (tmp_path / 'label.pkl').write_bytes(pickle.dumps(info))
     with pytest.raises(DatasetFormatError, match=r'attr values must be 0, 1 or -1 \(missing\) \(got 2\)'):
         CelebADataset.from_pickle(tmp_path, 'test')
@@ -460,7 +477,9 @@ def write_part(root: Path, hq_id: int, part: str, rows: slice, cols: slice, size
 
 
 def celebamask_root(root: Path) -> Path:
-    write_text(root / 'CelebA-HQ-to-CelebA-mapping.txt', 'idx orig_idx orig_file\n0 119613 119614.jpg\n2001 7 000008.jpg\n')
+    write_text(
+        root / 'CelebA-HQ-to-CelebA-mapping.txt', 'idx orig_idx orig_file\n0 119613 119614.jpg\n2001 7 000008.jpg\n'
+    )
     write_text(root / 'list_eval_partition.txt', '000008.jpg 0\n000009.jpg 0\n119614.jpg 2\n')
     write_jpeg(root / 'CelebA-HQ-img' / '2001.jpg', (180, 140, 120), (1024, 1024))
     write_jpeg(root / 'CelebA-HQ-img' / '0.jpg', (20, 40, 60), (1024, 1024))
@@ -550,7 +569,9 @@ def test_lapa_rejects_bad_files(tmp_path: Path) -> None:
     write_lapa_sample(tmp_path, 'test', 'x', label, points)
     write_text(tmp_path / 'test' / 'landmarks' / 'x.txt', '98\n' + '1 2\n' * 98)
     dataset = LaPaDataset(tmp_path, 'test')
-    with pytest.raises(DatasetFormatError, match=r"x.txt, line 1: the first value must be the point count 106 \(got '98'\)"):
+    with pytest.raises(
+        DatasetFormatError, match=r"x.txt, line 1: the first value must be the point count 106 \(got '98'\)"
+    ):
         dataset[0]
     write_text(tmp_path / 'test' / 'landmarks' / 'x.txt', '106\n' + '1 2\n' * 105)
     with pytest.raises(DatasetFormatError, match=r'x.txt: expected 212 coordinates after the count \(got 210\)'):
@@ -574,7 +595,8 @@ def test_300w_shifts_center_and_landmarks(tmp_path: Path) -> None:
     points = np.stack([np.arange(68) + 50.0, np.arange(68) * 2 + 40.0], axis=1)
     row = ['ibug/image_092_01.jpg', 1.5, 100.0, 120.0] + points.reshape(-1).tolist()
     write_text(tmp_path / 'face_landmarks_300w_valid_challenge.csv', hrnet_csv([row]))
-    write_jpeg(tmp_path / 'data' / 'ibug' / 'image_092 _01.jpg', (9, 9, 9), (300, 300))  # the published name has a space
+    # The published file name has a space where the CSV has none.
+    write_jpeg(tmp_path / 'data' / 'ibug' / 'image_092 _01.jpg', (9, 9, 9), (300, 300))
     sample = IBUG300WDataset(tmp_path, 'valid_challenge')[0]
     assert sample['task'] == 'align_300w'
     # The center moves to (98, 118); the side is 200 * 1.5 = 300, so y1 = 118 - 150, x1 = 98 - 150.
@@ -586,7 +608,8 @@ def test_300w_shifts_center_and_landmarks(tmp_path: Path) -> None:
 
 def test_wflw_uses_values_as_stored(tmp_path: Path) -> None:
     points = np.stack([np.arange(98) + 0.5, np.arange(98) + 10.25], axis=1)
-    write_text(tmp_path / 'face_landmarks_wflw_test_blur.csv', hrnet_csv([['blur/a.jpg', 0.5, 60.0, 70.0] + points.reshape(-1).tolist()]))
+    row = ['blur/a.jpg', 0.5, 60.0, 70.0] + points.reshape(-1).tolist()
+    write_text(tmp_path / 'face_landmarks_wflw_test_blur.csv', hrnet_csv([row]))
     write_jpeg(tmp_path / 'data' / 'blur' / 'a.jpg', (9, 9, 9))
     sample = WFLWDataset(tmp_path, 'test_blur')[0]
     np.testing.assert_allclose(sample['box'], [20.0, 10.0, 120.0, 110.0])  # side 100 around (60, 70)
@@ -680,7 +703,9 @@ def test_aflw_rejects_bad_order(tmp_path: Path) -> None:
 
 
 def test_aflw_missing_annotation_says_how_to_convert(tmp_path: Path) -> None:
-    with pytest.raises(DatasetFormatError, match='AFLWinfo_release.npz: AFLW-19 annotation .*mat_convert aflw.* not found'):
+    with pytest.raises(
+        DatasetFormatError, match='AFLWinfo_release.npz: AFLW-19 annotation .*mat_convert aflw.* not found'
+    ):
         AFLW19Dataset(tmp_path, 'train')
 
 

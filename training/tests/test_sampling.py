@@ -74,8 +74,11 @@ def test_multitask_steps_zip_until_shortest() -> None:
 
 
 def test_task_input_size_by_type() -> None:
-    sizes = {task: task_input_size(task) for task in ('recog_ms1mv3', 'age_utkface', 'biattr_celeba', 'affect_rafdb', 'parsing_lapa', 'align_cofw')}
-    assert sizes == {'recog_ms1mv3': 112, 'age_utkface': 112, 'biattr_celeba': 112, 'affect_rafdb': 112, 'parsing_lapa': 512, 'align_cofw': 512}
+    expected = {
+        'recog_ms1mv3': 112, 'age_utkface': 112, 'biattr_celeba': 112, 'affect_rafdb': 112,
+        'parsing_lapa': 512, 'align_cofw': 512,
+    }
+    assert {task: task_input_size(task) for task in expected} == expected
     assert task_input_size('align_300w', dense_size=224) == 224
     with pytest.raises(ValueError, match=r"unknown task type 'pose' in 'pose_biwi'"):
         task_input_size('pose_biwi')
@@ -124,5 +127,7 @@ def test_encode_slices_plain_tensor() -> None:
 
 
 def test_encode_rejects_non_square_batch() -> None:
-    with pytest.raises(ValueError, match=r"images\['age_morph2'\] must be a \(B, C, R, R\) batch, got shape \(2, 3, 4, 5\)"):
+    with pytest.raises(
+        ValueError, match=r"images\['age_morph2'\] must be a \(B, C, R, R\) batch, got shape \(2, 3, 4, 5\)"
+    ):
         encode_by_size_group(lambda x: x, {'age_morph2': torch.zeros(2, 3, 4, 5)})

@@ -103,7 +103,9 @@ def parse_utkface_name(path: Path) -> dict:
     try:
         age = int(fields[0])
     except ValueError:
-        raise DatasetFormatError(path, 'UTKFace file name must start with the age, as in 25_0_2_20170116174525125.jpg', value=path.name) from None
+        raise DatasetFormatError(
+            path, 'UTKFace file name must start with the age, as in 25_0_2_20170116174525125.jpg', value=path.name
+        ) from None
     labels = {'age': age, 'gender': -1, 'race': -1}
     for key, text, high in (('gender', fields[1:2], 1), ('race', fields[2:3], 4)):
         if text and text[0].isdigit() and int(text[0]) <= high:
@@ -120,7 +122,9 @@ def read_utkface_csv(list_path: Path, image_dir: Path) -> list[LabeledImage]:
             if number == 1 or not row or not any(cell.strip() for cell in row):
                 continue
             if len(row) < 3:
-                raise DatasetFormatError(list_path, 'expected at least 3 columns: index, file name, age', number, ','.join(row))
+                raise DatasetFormatError(
+                    list_path, 'expected at least 3 columns: index, file name, age', number, ','.join(row)
+                )
             age = parse_int(row[2].strip(), list_path, number, 'age', 0, MAX_AGE)
             records.append(LabeledImage(image_dir / row[1].strip(), {'age': age}, f'{list_path}, line {number}'))
     return records

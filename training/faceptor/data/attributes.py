@@ -37,17 +37,27 @@ class CelebADataset(ImageListDataset):
     splits = tuple(PARTITION_SPLITS)
     attribute_names = list(CELEBA_ATTRIBUTES)
 
-    def __init__(self, root: str | Path, split: str, image_dir: str = 'img_align_celeba', records: list[LabeledImage] | None = None) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        split: str,
+        image_dir: str = 'img_align_celeba',
+        records: list[LabeledImage] | None = None,
+    ) -> None:
         check_split(split, self.splits, 'CelebA')
         if records is None:
             root = Path(root)
             partition = read_partition(root / 'list_eval_partition.txt')
             attributes = read_attribute_file(root / 'list_attr_celeba.txt')
-            records = select_split(attributes, partition, PARTITION_SPLITS[split], root / image_dir, root / 'list_eval_partition.txt')
+            records = select_split(
+                attributes, partition, PARTITION_SPLITS[split], root / image_dir, root / 'list_eval_partition.txt'
+            )
         super().__init__(records)
 
     @classmethod
-    def from_pickle(cls, root: str | Path, split: str, label_file: str = 'label.pkl', image_dir: str = 'data') -> 'CelebADataset':
+    def from_pickle(
+        cls, root: str | Path, split: str, label_file: str = 'label.pkl', image_dir: str = 'data'
+    ) -> 'CelebADataset':
         """Read the official `label.pkl`; `split` is a key of its `partition` dict."""
         root = Path(root)
         info = load_label_pickle(root / label_file)
@@ -65,19 +75,25 @@ def read_attribute_file(path: Path) -> dict[str, tuple[np.ndarray, str]]:
         raise DatasetFormatError(path, 'line 1 must be the image count', count_line, count_text)
     names_line, names_text = next(lines, (2, ''))
     if names_text.split() != CELEBA_ATTRIBUTES:
-        raise DatasetFormatError(path, 'line 2 must list the 40 CelebA attribute names in the standard order', names_line, names_text[:80])
+        raise DatasetFormatError(
+            path, 'line 2 must list the 40 CelebA attribute names in the standard order', names_line, names_text[:80]
+        )
     table = {}
     for number, line in lines:
         fields = line.split()
         if len(fields) != 41:
-            raise DatasetFormatError(path, f'expected an image name and 40 values, found {len(fields)} fields', number, line[:80])
+            raise DatasetFormatError(
+                path, f'expected an image name and 40 values, found {len(fields)} fields', number, line[:80]
+            )
         values = fields[1:]
         bad = next((v for v in values if v not in ('1', '-1')), None)
         if bad is not None:
             raise DatasetFormatError(path, 'attribute values must be 1 or -1', number, bad)
         table[fields[0]] = (np.array([1 if v == '1' else 0 for v in values], dtype=np.int64), f'{path}, line {number}')
     if len(table) != int(count_text):
-        raise DatasetFormatError(path, f'line 1 announces {count_text} images but the file lists {len(table)}', 1, count_text)
+        raise DatasetFormatError(
+            path, f'line 1 announces {count_text} images but the file lists {len(table)}', 1, count_text
+        )
     return table
 
 
@@ -93,7 +109,11 @@ def read_partition(path: Path) -> dict[str, int]:
 
 
 def select_split(
-    attributes: dict[str, tuple[np.ndarray, str]], partition: dict[str, int], groups: tuple[int, ...], image_dir: Path, partition_path: Path
+    attributes: dict[str, tuple[np.ndarray, str]],
+    partition: dict[str, int],
+    groups: tuple[int, ...],
+    image_dir: Path,
+    partition_path: Path,
 ) -> list[LabeledImage]:
     """Records of the images whose partition group is in `groups`, in partition-file order."""
     records = []
@@ -148,7 +168,9 @@ def records_from_label_pickle(info: dict, split: str, image_dir: Path, path: Pat
         raise DatasetFormatError(path, f'label pickle lacks the field(s) {", ".join(missing)}')
     names = [str(n) for n in info['attr_name']]
     if names != CELEBA_ATTRIBUTES:
-        raise DatasetFormatError(path, 'attr_name must list the 40 CelebA attributes in the standard order', value=names[:3])
+        raise DatasetFormatError(
+            path, 'attr_name must list the 40 CelebA attributes in the standard order', value=names[:3]
+        )
     attr = np.asarray(info['attr'])
     image_names = list(info['image_name'])
     if attr.shape != (len(image_names), len(CELEBA_ATTRIBUTES)):
@@ -159,6 +181,12 @@ def records_from_label_pickle(info: dict, split: str, image_dir: Path, path: Pat
     check_split(split, list(info['partition']), 'CelebA label.pkl')
     indices = np.asarray(info['partition'][split]).reshape(-1).astype(np.int64)
     if indices.size and (indices.min() < 0 or indices.max() >= len(image_names)):
-        raise DatasetFormatError(path, f'partition[{split!r}] contains an index outside 0..{len(image_names) - 1}', value=int(indices.max()))
+        raise DatasetFormatError(
+            path, f'partition[{split!r}] contains an index outside 0..{len(image_names) - 1}', value=int(indices.max())
+        )
     attr = attr.astype(np.int64)
-    return [LabeledImage(image_dir / str(image_names[i]), {'attributes': attr[i].copy()}, f'{path} [{i}]') for i in indices]
+    records = []
+    for i in indices:
+        labels = {'attributes': attr[i].copy()}
+        records.append(LabeledImage(image_dir / str(image_names[i]), labels, f'{path} [{i}]'))
+    return records

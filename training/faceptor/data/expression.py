@@ -85,7 +85,14 @@ class RAFDBDataset(ImageListDataset):
     splits = ('train', 'test')
     label_files = ('label.txt', 'EmoLabel/list_patition_label.txt', 'list_patition_label.txt')
 
-    def __init__(self, root: str | Path, split: str, label_file: str | None = None, image_dir: str = 'data', aligned: bool = False) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        split: str,
+        label_file: str | None = None,
+        image_dir: str = 'data',
+        aligned: bool = False,
+    ) -> None:
         check_split(split, self.splits, 'RAF-DB')
         root = Path(root)
         list_path = root / (label_file or self._find_label_file(root))
@@ -128,7 +135,9 @@ class FERPlusDataset(ImageListDataset):
         list_names = ('train', 'val') if split == 'train' else (split,)
         records, self.filtered = [], 0
         for name in list_names:
-            part, filtered = read_expression_list(root / 'label' / f'{name}.txt', root / 'data', (0, FERPLUS_CONTEMPT), FERPLUS_TO_UNIFIED)
+            part, filtered = read_expression_list(
+                root / 'label' / f'{name}.txt', root / 'data', (0, FERPLUS_CONTEMPT), FERPLUS_TO_UNIFIED
+            )
             records += part
             self.filtered += filtered
         super().__init__(records)

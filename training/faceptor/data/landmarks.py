@@ -97,7 +97,12 @@ class HRNetCsvDataset(Dataset):
     def _parse_row(self, row: list[str], number: int) -> tuple[Path, np.ndarray, np.ndarray, str]:
         expected = 4 + 2 * self.num_points
         if len(row) != expected:
-            raise DatasetFormatError(self.csv_path, f'expected {expected} columns (image, scale, center_w, center_h, {self.num_points} x,y pairs)', number, len(row))
+            raise DatasetFormatError(
+                self.csv_path,
+                f'expected {expected} columns (image, scale, center_w, center_h, {self.num_points} x,y pairs)',
+                number,
+                len(row),
+            )
         values = [parse_float(text, self.csv_path, number, 'CSV value') for text in row[1:]]
         scale, center_x, center_y = values[0], values[1] - self.shift, values[2] - self.shift
         if scale <= 0:
@@ -113,7 +118,8 @@ class HRNetCsvDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         image_path, landmarks, box, source = self.items[index]
         image = read_rgb(image_path, source)
-        return {'image': image, 'task': self.task, 'name': str(image_path), 'landmarks': landmarks.copy(), 'box': box.copy()}
+        name = str(image_path)
+        return {'image': image, 'task': self.task, 'name': name, 'landmarks': landmarks.copy(), 'box': box.copy()}
 
 
 class IBUG300WDataset(HRNetCsvDataset):
@@ -133,7 +139,10 @@ class WFLWDataset(HRNetCsvDataset):
     task = 'align_wflw'
     num_points = 98
     csv_prefix = 'face_landmarks_wflw'
-    splits = ('train', 'test', 'test_blur', 'test_expression', 'test_illumination', 'test_largepose', 'test_makeup', 'test_occlusion')
+    splits = (
+        'train', 'test', 'test_blur', 'test_expression', 'test_illumination', 'test_largepose', 'test_makeup',
+        'test_occlusion',
+    )
 
 
 class COFWDataset(Dataset):
@@ -149,14 +158,21 @@ class COFWDataset(Dataset):
     def __init__(self, root: str | Path, split: str) -> None:
         check_split(split, self.splits, 'COFW')
         self.root = Path(root)
-        self.csv_path = require_file(self.root / f'cofw_{split}.csv', 'COFW CSV (write it with faceptor.data.mat_convert cofw)')
+        self.csv_path = require_file(
+            self.root / f'cofw_{split}.csv', 'COFW CSV (write it with faceptor.data.mat_convert cofw)'
+        )
         self.items = []
         with open(self.csv_path, encoding='utf-8', newline='') as handle:
             for number, row in enumerate(csv.reader(handle), start=1):
                 if number == 1 or not row:
                     continue
                 if len(row) != 1 + 2 * self.num_points:
-                    raise DatasetFormatError(self.csv_path, f'expected {1 + 2 * self.num_points} columns (image, 29 x,y pairs)', number, len(row))
+                    raise DatasetFormatError(
+                        self.csv_path,
+                        f'expected {1 + 2 * self.num_points} columns (image, 29 x,y pairs)',
+                        number,
+                        len(row),
+                    )
                 values = [parse_float(text, self.csv_path, number, 'landmark coordinate') for text in row[1:]]
                 landmarks = np.array(values, dtype=np.float32).reshape(self.num_points, 2)
                 self.items.append((self.root / row[0], landmarks, f'{self.csv_path}, line {number}'))
@@ -187,9 +203,12 @@ class AFLW19Dataset(Dataset):
     def __init__(self, root: str | Path, split: str, train_count: int = AFLW_TRAIN_COUNT) -> None:
         check_split(split, self.splits, 'AFLW-19')
         self.root = Path(root)
-        self.info_path = require_file(self.root / 'AFLWinfo_release.npz', 'AFLW-19 annotation (write it with faceptor.data.mat_convert aflw)')
+        self.info_path = require_file(
+            self.root / 'AFLWinfo_release.npz', 'AFLW-19 annotation (write it with faceptor.data.mat_convert aflw)'
+        )
         info = load_aflw_info(self.info_path)
-        self.bbox, self.points, self.visibility, self.names = info['bbox'], info['data'], info['mask_new'], info['name_list']
+        self.bbox, self.points = info['bbox'], info['data']
+        self.visibility, self.names = info['mask_new'], info['name_list']
         order = info['ra'].astype(np.int64) - 1  # MATLAB's 1-based order
         test = order[train_count:]
         if split == 'train':

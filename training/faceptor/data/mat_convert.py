@@ -43,7 +43,10 @@ def load_mat(path: Path) -> Mapping:
     try:
         import hdf5storage
     except ImportError:
-        raise ImportError(f'reading {path} needs scipy (MATLAB v5 files) or hdf5storage (v7.3 files); run this conversion where one is installed') from None
+        raise ImportError(
+            f'reading {path} needs scipy (MATLAB v5 files) or hdf5storage (v7.3 files); '
+            'run this conversion where one is installed'
+        ) from None
     return hdf5storage.loadmat(str(path))
 
 
@@ -73,11 +76,15 @@ def cofw_samples(mat: Mapping, split: str) -> list[tuple[np.ndarray, np.ndarray]
     """(image (H, W) or (H, W, 3) uint8, landmarks (29, 2) float64) pairs of a loaded COFW file."""
     image_key, points_key = COFW_KEYS[split]
     if image_key not in mat or points_key not in mat:
-        raise DatasetFormatError(f'COFW {split} .mat', f'missing variable {image_key} or {points_key}; is this the {split} file?')
+        raise DatasetFormatError(
+            f'COFW {split} .mat', f'missing variable {image_key} or {points_key}; is this the {split} file?'
+        )
     images = np.asarray(mat[image_key], dtype=object).reshape(-1)
     points = np.asarray(mat[points_key], dtype=np.float64)
     if points.ndim != 2 or points.shape[0] != images.shape[0] or points.shape[1] < 2 * COFW_POINTS:
-        raise DatasetFormatError(f'COFW {split} .mat', f'{points_key} must have one row of at least 58 values per image', value=points.shape)
+        raise DatasetFormatError(
+            f'COFW {split} .mat', f'{points_key} must have one row of at least 58 values per image', value=points.shape
+        )
     samples = []
     for image, row in zip(images, points):
         landmarks = row[: 2 * COFW_POINTS].reshape(2, COFW_POINTS).T  # x1..x29 then y1..y29
@@ -103,9 +110,13 @@ def write_cofw(samples: list[tuple[np.ndarray, np.ndarray]], split: str, out: Pa
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description='Convert COFW or AFLW-19 MATLAB annotations for the Faceptor dataset readers.')
+    parser = argparse.ArgumentParser(
+        description='Convert COFW or AFLW-19 MATLAB annotations for the Faceptor dataset readers.'
+    )
     parser.add_argument('dataset', choices=('aflw', 'cofw'), help='which dataset the .mat file belongs to')
-    parser.add_argument('--mat', type=Path, required=True, help='input .mat file (AFLWinfo_release.mat or COFW_{train,test}_color.mat)')
+    parser.add_argument(
+        '--mat', type=Path, required=True, help='input .mat file (AFLWinfo_release.mat or COFW_{train,test}_color.mat)'
+    )
     parser.add_argument('--out', type=Path, required=True, help='dataset root folder to write into')
     parser.add_argument('--split', choices=tuple(COFW_KEYS), help='COFW only: the split that the .mat file contains')
     args = parser.parse_args(argv)

@@ -102,13 +102,21 @@ class CelebAMaskHQDataset(Dataset):
 
 def read_lapa_landmarks(path: Path) -> np.ndarray:
     """Read a LaPa landmark file into a (106, 2) float32 array of (x, y) image pixels."""
-    tokens = []
+    tokens: list[tuple[int, str]] = []
     for number, line in text_lines(path, 'LaPa landmark file'):
         tokens += [(number, token) for token in line.split()]
-    if not tokens or tokens[0][1] != str(LAPA_NUM_LANDMARKS):
-        raise DatasetFormatError(path, f'the first value must be the point count {LAPA_NUM_LANDMARKS}', tokens[0][0] if tokens else None, tokens[0][1] if tokens else None)
+    first_line, first_value = tokens[0] if tokens else (None, None)
+    if first_value != str(LAPA_NUM_LANDMARKS):
+        raise DatasetFormatError(
+            path,
+            f'the first value must be the point count {LAPA_NUM_LANDMARKS}',
+            first_line,
+            first_value,
+        )
     if len(tokens) != 1 + 2 * LAPA_NUM_LANDMARKS:
-        raise DatasetFormatError(path, f'expected {2 * LAPA_NUM_LANDMARKS} coordinates after the count', value=len(tokens) - 1)
+        raise DatasetFormatError(
+            path, f'expected {2 * LAPA_NUM_LANDMARKS} coordinates after the count', value=len(tokens) - 1
+        )
     values = [parse_float(text, path, number, 'landmark coordinate') for number, text in tokens[1:]]
     return np.array(values, dtype=np.float32).reshape(LAPA_NUM_LANDMARKS, 2)
 
@@ -145,13 +153,23 @@ class LaPaDataset(Dataset):
         label_path = base / 'labels' / f'{name}.png'
         label = read_gray(label_path)
         if label.shape != image.shape[:2]:
-            raise DatasetFormatError(label_path, f'label map size must match the image, {image.shape[1]} x {image.shape[0]}', value=f'{label.shape[1]} x {label.shape[0]}')
+            raise DatasetFormatError(
+                label_path,
+                f'label map size must match the image, {image.shape[1]} x {image.shape[0]}',
+                value=f'{label.shape[1]} x {label.shape[0]}',
+            )
         if label.max() >= LAPA_NUM_CLASSES:
-            raise DatasetFormatError(label_path, f'label values must be in 0..{LAPA_NUM_CLASSES - 1}', value=int(label.max()))
+            raise DatasetFormatError(
+                label_path, f'label values must be in 0..{LAPA_NUM_CLASSES - 1}', value=int(label.max())
+            )
         landmarks = read_lapa_landmarks(base / 'landmarks' / f'{name}.txt')
-        return {'image': image, 'task': self.task, 'name': f'{folder}.{name}', 'label_map': label, 'landmarks': landmarks}
+        name = f'{folder}.{name}'
+        return {'image': image, 'task': self.task, 'name': name, 'label_map': label, 'landmarks': landmarks}
 
 
 def lapa_five_points(landmarks: np.ndarray) -> np.ndarray:
-    """Select the (5, 2) alignment points of LaPa's 106: eye centers #104 and #105, nose tip #54, mouth corners #84 and #90."""
+    """Select the (5, 2) alignment points of LaPa's 106 landmarks.
+
+    The points are the eye centers #104 and #105, the nose tip #54 and the mouth corners #84 and #90.
+    """
     return landmarks[[104, 105, 54, 84, 90]].astype(np.float32)

@@ -57,14 +57,18 @@ class ImageRecord:
 def unpack_record(payload: bytes, source: str) -> ImageRecord:
     """Split a record payload into its IRHeader, label(s) and image bytes."""
     if len(payload) < _IR_HEADER.size:
-        raise RecordIOError(source, f'record payload is shorter than the {_IR_HEADER.size}-byte IRHeader', value=len(payload))
+        raise RecordIOError(
+            source, f'record payload is shorter than the {_IR_HEADER.size}-byte IRHeader', value=len(payload)
+        )
     flag, label, id1, id2 = _IR_HEADER.unpack_from(payload)
     start = _IR_HEADER.size
     if flag == 0:
         return ImageRecord(flag, float(label), id1, id2, payload[start:])
     end = start + 4 * flag
     if end > len(payload):
-        raise RecordIOError(source, f'IRHeader flag {flag} announces more label bytes than the record contains', value=len(payload))
+        raise RecordIOError(
+            source, f'IRHeader flag {flag} announces more label bytes than the record contains', value=len(payload)
+        )
     labels = np.frombuffer(payload[start:end], dtype='<f4').astype(np.float32)
     return ImageRecord(flag, labels, id1, id2, payload[end:])
 
@@ -78,7 +82,9 @@ def read_index(path: Path) -> dict[int, int]:
             if not fields:
                 continue
             if len(fields) != 2 or not fields[0].isdigit() or not fields[1].isdigit():
-                raise RecordIOError(path, 'expected "key<TAB>offset" with two non-negative integers', number, line.rstrip('\n'))
+                raise RecordIOError(
+                    path, 'expected "key<TAB>offset" with two non-negative integers', number, line.rstrip('\n')
+                )
             offsets[int(fields[0])] = int(fields[1])
     if not offsets:
         raise RecordIOError(path, 'index file has no records')
@@ -117,12 +123,18 @@ class IndexedRecordFile:
         if flag == 0:
             return payload
         if flag != 1:
-            raise RecordIOError(self.rec_path, f'record {key}: first part has continuation flag {flag}, expected 0 or 1', value=flag)
+            raise RecordIOError(
+                self.rec_path, f'record {key}: first part has continuation flag {flag}, expected 0 or 1', value=flag
+            )
         parts = [payload]
         while flag != 3:
             flag, payload, position = self._read_part(position, key)
             if flag not in (2, 3):
-                raise RecordIOError(self.rec_path, f'record {key}: part {len(parts) + 1} has continuation flag {flag}, expected 2 or 3', value=flag)
+                raise RecordIOError(
+                    self.rec_path,
+                    f'record {key}: part {len(parts) + 1} has continuation flag {flag}, expected 2 or 3',
+                    value=flag,
+                )
             parts.append(payload)
         return struct.pack('<I', RECORDIO_MAGIC).join(parts)
 
@@ -131,14 +143,24 @@ class IndexedRecordFile:
         handle.seek(position)
         head = handle.read(_PART_HEADER.size)
         if len(head) < _PART_HEADER.size:
-            raise RecordIOError(self.rec_path, f'record {key}: file ends inside the part header at byte {position}', value=self._size)
+            raise RecordIOError(
+                self.rec_path, f'record {key}: file ends inside the part header at byte {position}', value=self._size
+            )
         magic, lrec = _PART_HEADER.unpack(head)
         if magic != RECORDIO_MAGIC:
-            raise RecordIOError(self.rec_path, f'record {key}: bad magic at byte {position}, expected 0x{RECORDIO_MAGIC:08x}', value=f'0x{magic:08x}')
+            raise RecordIOError(
+                self.rec_path,
+                f'record {key}: bad magic at byte {position}, expected 0x{RECORDIO_MAGIC:08x}',
+                value=f'0x{magic:08x}',
+            )
         flag, length = lrec >> 29, lrec & _LENGTH_MASK
         payload = handle.read(length)
         if len(payload) < length:
-            raise RecordIOError(self.rec_path, f'record {key}: file ends inside a {length}-byte payload at byte {position}', value=self._size)
+            raise RecordIOError(
+                self.rec_path,
+                f'record {key}: file ends inside a {length}-byte payload at byte {position}',
+                value=self._size,
+            )
         padded = (length + 3) // 4 * 4
         return flag, payload, position + _PART_HEADER.size + padded
 
@@ -165,10 +187,18 @@ class MS1MV3Dataset(Dataset):
             return self.records.keys(), None
         first_identity, end_identity = int(header.label[0]), int(header.label[1])
         if not 1 <= first_identity <= end_identity:
-            raise RecordIOError(self.records.rec_path, 'header record 0 must hold labels [first identity record, end] with 1 <= first <= end', value=header.label.tolist())
+            raise RecordIOError(
+                self.records.rec_path,
+                'header record 0 must contain labels [first identity record, end] with 1 <= first <= end',
+                value=header.label.tolist(),
+            )
         missing = [key for key in range(1, first_identity) if key not in self.records.offsets]
         if missing:
-            raise RecordIOError(self.records.idx_path, f'{len(missing)} image record(s) named by header record 0 are missing from the index, first {missing[0]}')
+            raise RecordIOError(
+                self.records.idx_path,
+                f'{len(missing)} image record(s) named by header record 0 are missing from the index, '
+                f'first {missing[0]}',
+            )
         return list(range(1, first_identity)), end_identity - first_identity
 
     def __len__(self) -> int:
@@ -186,5 +216,9 @@ class MS1MV3Dataset(Dataset):
         if label != int(label) or label < 0:
             raise RecordIOError(source, 'identity label must be a non-negative integer', value=label)
         if self.num_identities is not None and label >= self.num_identities:
-            raise RecordIOError(source, f'identity label must be below the {self.num_identities} identities of header record 0', value=int(label))
+            raise RecordIOError(
+                source,
+                f'identity label must be below the {self.num_identities} identities of header record 0',
+                value=int(label),
+            )
         return int(label)

@@ -26,7 +26,13 @@ DEFAULT_SEED = 2048
 
 
 def given_iteration_indices(
-    dataset_size: int, max_iter: int, batch_size: int, world_size: int = 1, rank: int = 0, seed: int = DEFAULT_SEED, last_iter: int = -1
+    dataset_size: int,
+    max_iter: int,
+    batch_size: int,
+    world_size: int = 1,
+    rank: int = 0,
+    seed: int = DEFAULT_SEED,
+    last_iter: int = -1,
 ) -> np.ndarray:
     """Sample indices of one rank for iterations last_iter + 1 .. max_iter - 1, as an int64 array.
 
@@ -38,7 +44,9 @@ def given_iteration_indices(
     if dataset_size <= 0:
         raise ValueError(f'dataset_size must be positive, got {dataset_size}')
     if max_iter <= 0 or batch_size <= 0 or world_size <= 0:
-        raise ValueError(f'max_iter, batch_size and world_size must be positive, got {max_iter}, {batch_size}, {world_size}')
+        raise ValueError(
+            f'max_iter, batch_size and world_size must be positive, got {max_iter}, {batch_size}, {world_size}'
+        )
     if not 0 <= rank < world_size:
         raise ValueError(f'rank must be in 0..{world_size - 1}, got {rank}')
     if not -1 <= last_iter < max_iter:
@@ -57,7 +65,14 @@ class GivenIterationSampler(Sampler):
     """A torch Sampler over the indices of `given_iteration_indices`, for a DataLoader with the same batch_size."""
 
     def __init__(
-        self, dataset_size: int, max_iter: int, batch_size: int, world_size: int = 1, rank: int = 0, seed: int = DEFAULT_SEED, last_iter: int = -1
+        self,
+        dataset_size: int,
+        max_iter: int,
+        batch_size: int,
+        world_size: int = 1,
+        rank: int = 0,
+        seed: int = DEFAULT_SEED,
+        last_iter: int = -1,
     ) -> None:
         self.indices = given_iteration_indices(dataset_size, max_iter, batch_size, world_size, rank, seed, last_iter)
 
@@ -114,7 +129,9 @@ def _slice_features(features: Features, start: int, stop: int) -> Features:
     return type(features)(f[start:stop] for f in features)
 
 
-def encode_by_size_group(encode: Callable[[torch.Tensor], Features], images: Mapping[str, torch.Tensor]) -> dict[str, Features]:
+def encode_by_size_group(
+    encode: Callable[[torch.Tensor], Features], images: Mapping[str, torch.Tensor]
+) -> dict[str, Features]:
     """Run `encode` once per input size on the concatenated task batches and slice the output back.
 
     `images` maps each task to a (B_t, 3, R, R) batch. `encode` returns a (B, ...) tensor or a
