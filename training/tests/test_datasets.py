@@ -131,6 +131,15 @@ def test_ms1mv3_reads_images_and_identities(tmp_path: Path) -> None:
     assert_color(samples[2]['image'], (30, 30, 200))
 
 
+def test_ms1mv3_survives_pickling(tmp_path: Path) -> None:
+    write_recordio(tmp_path, ms1m_payloads())
+    dataset = MS1MV3Dataset(tmp_path)
+    first = dataset[0]  # opens the record file
+    copy = pickle.loads(pickle.dumps(dataset))  # as DataLoader workers receive it
+    assert copy[0]['identity'] == first['identity']
+    np.testing.assert_array_equal(copy[0]['image'], first['image'])
+
+
 def test_recordio_joins_multipart_record(tmp_path: Path) -> None:
     magic = struct.pack('<I', RECORDIO_MAGIC)
     split_payload = b'abcd' + magic + b'efgh' + magic + b'ij'  # magic at aligned offsets 4 and 12

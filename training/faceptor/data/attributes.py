@@ -44,8 +44,8 @@ class CelebADataset(ImageListDataset):
         image_dir: str = 'img_align_celeba',
         records: list[LabeledImage] | None = None,
     ) -> None:
-        check_split(split, self.splits, 'CelebA')
         if records is None:
+            check_split(split, self.splits, 'CelebA')
             root = Path(root)
             partition = read_partition(root / 'list_eval_partition.txt')
             attributes = read_attribute_file(root / 'list_attr_celeba.txt')
@@ -62,9 +62,7 @@ class CelebADataset(ImageListDataset):
         root = Path(root)
         info = load_label_pickle(root / label_file)
         records = records_from_label_pickle(info, split, root / image_dir, root / label_file)
-        dataset = cls.__new__(cls)
-        ImageListDataset.__init__(dataset, records)
-        return dataset
+        return cls(root, split, records=records)
 
 
 def read_attribute_file(path: Path) -> dict[str, tuple[np.ndarray, str]]:

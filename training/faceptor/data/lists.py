@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 from torch.utils.data import Dataset
 
 from .errors import DatasetFormatError, require_file
@@ -72,4 +73,5 @@ class ImageListDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         record = self.records[index]
         image = read_rgb(record.image_path, record.source)
-        return {'image': image, 'task': self.task, 'name': str(record.image_path), **record.labels}
+        labels = {key: value.copy() if isinstance(value, np.ndarray) else value for key, value in record.labels.items()}
+        return {'image': image, 'task': self.task, 'name': str(record.image_path), **labels}
