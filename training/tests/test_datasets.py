@@ -20,6 +20,7 @@ from faceptor.data import (
 )
 from faceptor.data.images import resize_bilinear
 from faceptor.data.landmarks import landmark_box
+from faceptor.data import mat_convert
 from faceptor.data.mat_convert import aflw_arrays, cofw_samples, write_cofw
 from faceptor.data.parsing import CELEBAMASK_PARTS, lapa_five_points
 from faceptor.data.recordio import RECORDIO_MAGIC, IndexedRecordFile
@@ -701,6 +702,23 @@ def test_aflw_splits_and_box(tmp_path: Path) -> None:
     np.testing.assert_allclose(sample['landmarks'][0], [100.0, 200.0])
     np.testing.assert_allclose(sample['landmarks'][18], [118.0, 218.0])
     assert sample['visibility'].shape == (19,)
+
+
+def test_mat_convert_cli_writes_npz(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(mat_convert, 'load_mat', lambda path: aflw_mat_dict())  # no scipy here
+    mat_convert.main(['aflw', '--mat', str(tmp_path / 'AFLWinfo_release.mat'), '--out', str(tmp_path / 'aflw')])
+    assert 'AFLWinfo_release.npz' in capsys.readouterr().out
+    assert AFLW19Dataset(tmp_path / 'aflw', 'test_full', train_count=2).indices.tolist() == [3, 1]
+    with pytest.raises(SystemExit):
+        mat_convert.main(['cofw', '--mat', 'x.mat', '--out', str(tmp_path / 'cofw')])
+    assert 'cofw needs --split train or --split test' in capsys.readouterr().err
+
+
+def test_mat_convert_names_missing_readers(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, 'scipy', None)  # makes "import scipy.io" raise ImportError
+    monkeypatch.setitem(sys.modules, 'hdf5storage', None)
+    with pytest.raises(ImportError, match=r'a.mat needs scipy \(MATLAB v5 files\) or hdf5storage \(v7.3 files\)'):
+        mat_convert.load_mat(Path('a.mat'))
 
 
 def test_aflw_rejects_bad_order(tmp_path: Path) -> None:
