@@ -113,20 +113,49 @@ export function parsingToImage(
   const upsampled = upsampleLogitsBilinear(logits, size, size);
   const cropLabels = argmaxPerPixel(upsampled, channels, size);
   const [a, b, c, d, e, f] = crop.matrix;
-  const factor = crop.tanhWarpFactor;
+  const warp = new WarpTable(extent.low, extent.high, size, crop.tanhWarpFactor);
 
   for (let py = footprint.y; py < footprint.y + footprint.height; py++) {
     for (let px = footprint.x; px < footprint.x + footprint.width; px++) {
       const ax = a * px + b * py + c;
       const ay = d * px + e * py + f;
       if (ax < extent.low || ax > extent.high || ay < extent.low || ay > extent.high) continue;
-      const cx = tanhWarpForward(ax, size, factor);
-      const cy = tanhWarpForward(ay, size, factor);
+      const cx = warp.forward(ax);
+      const cy = warp.forward(ay);
       const shared = sharedNeighbourLabel(cropLabels, size, cx, cy);
       labels[py * imageWidth + px] = shared >= 0 ? shared : argmaxAt(upsampled, channels, size, cx, cy);
     }
   }
   return { labels, width: imageWidth, height: imageHeight, footprint };
+}
+
+/**
+ * The forward tanh warp of one axis, tabulated every 1/16 pre-warp pixel over [low, high] and read with
+ * linear interpolation, because it runs twice for every labeled pixel. The interpolation error is below
+ * 1e-4 crop pixels for crops of 64 pixels or more (the warp's second derivative is under 2/size).
+ */
+class WarpTable {
+  private static readonly stepsPerPixel = 16;
+  private readonly values: Float64Array;
+
+  constructor(
+    private readonly low: number,
+    high: number,
+    size: number,
+    private readonly factor: number,
+  ) {
+    const count = Math.ceil((high - low) * WarpTable.stepsPerPixel) + 2;
+    this.values = new Float64Array(factor > 0 ? count : 0);
+    for (let i = 0; i < this.values.length; i++) this.values[i] = tanhWarpForward(low + i / WarpTable.stepsPerPixel, size, factor);
+  }
+
+  forward(coordinate: number): number {
+    if (this.factor <= 0) return coordinate;
+    const position = (coordinate - this.low) * WarpTable.stepsPerPixel;
+    const index = Math.min(Math.max(Math.floor(position), 0), this.values.length - 2);
+    const fraction = position - index;
+    return this.values[index]! + fraction * (this.values[index + 1]! - this.values[index]!);
+  }
 }
 
 /** Argmax over classes at every pixel of channel-last logits (size, size, C); the first class wins ties. */
