@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 
+import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -36,6 +37,7 @@ def build_training_model(cfg: TrainConfig) -> FaceptorTrainingModel:
     Order: random init; the FaRL encoder (pretrained_backbone); for stage 2 the AddLevel decoder,
     the stage-1 weights and the trainable list; otherwise init_checkpoint when set.
     """
+    torch.manual_seed(cfg.seed)  # the same random init on every rank and in every rerun
     model_cfg = get_config(cfg.model)
     tasks = [task.name for task in cfg.tasks]
     losses = build_losses_module(model_cfg, tasks, num_identities=cfg.num_identities, heatmap_radius=cfg.heatmap_radius)
@@ -108,9 +110,12 @@ class TrainingSession:
     loaders: dict[str, DataLoader]
     start_step: int
 
-    def run(self):
-        """Train until max_iter; returns the last StepRecord (None when nothing was left to do)."""
-        return self.trainer.run(multitask_steps(self.loaders), self.start_step)
+    def run(self, on_step=None):
+        """Train until max_iter; returns the last StepRecord (None when nothing was left to do).
+
+        `on_step(record)` is called after every iteration (see Trainer.run).
+        """
+        return self.trainer.run(multitask_steps(self.loaders), self.start_step, on_step)
 
 
 def build_training(

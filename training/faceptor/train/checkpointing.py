@@ -76,7 +76,7 @@ def find_resume_checkpoint(directory: str | Path) -> Path | None:
             candidates.append((step, newest))
     if not candidates:
         return None
-    return max(candidates, key=lambda item: (item[0], item[1].name == NEWEST_NAME))[1]
+    return max(candidates, key=lambda item: (item[0], item[1].name != NEWEST_NAME))[1]
 
 
 def load_model_state(model: nn.Module, state_dict: dict, source: str) -> None:

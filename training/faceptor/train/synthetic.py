@@ -213,3 +213,17 @@ def write_synthetic_datasets(root: str | Path, tasks: list[str], count: int = 12
             writer(root / folder, count, np.random.default_rng([seed, offset]))
         entries[task] = {'root': str(root / folder), 'split': SPLITS.get(task, 'train'), 'reader_options': dict(options)}
     return entries
+
+
+def use_synthetic_data(config: dict, folder: str | Path) -> dict[str, dict]:
+    """Write synthetic datasets for the tasks of a config dict and point those tasks at them.
+
+    Sets every task's root, split and reader_options, clears data_root, and sets num_identities
+    to the synthetic MS1MV3 identity count. Returns the written entries.
+    """
+    entries = write_synthetic_datasets(folder, [task['name'] for task in config.get('tasks', [])], seed=int(config.get('seed', 0)))
+    config['data_root'] = ''
+    config['num_identities'] = SYNTHETIC_IDENTITIES
+    for task in config['tasks']:
+        task.update(entries[task['name']])
+    return entries

@@ -176,8 +176,13 @@ class Trainer:
         max_norm = self.settings.clip_grad_norm if self.settings.clip_grad_norm > 0 else math.inf
         return float(torch.nn.utils.clip_grad_norm_(with_grad, max_norm))
 
-    def run(self, steps: Iterable[Mapping[str, Mapping[str, torch.Tensor]]], start_step: int = 0) -> StepRecord | None:
-        """Train on `steps` (one {task: batch} dict per iteration) from iteration `start_step` to max_iter."""
+    def run(
+        self, steps: Iterable[Mapping[str, Mapping[str, torch.Tensor]]], start_step: int = 0, on_step: Callable[[StepRecord], None] | None = None,
+    ) -> StepRecord | None:
+        """Train on `steps` (one {task: batch} dict per iteration) from iteration `start_step` to max_iter.
+
+        `on_step` receives every StepRecord on every rank, after logging and checkpointing.
+        """
         record = None
         if self.ctx.is_main:
             LOGGER.info('training iterations %d..%d on %d process(es)', start_step, self.settings.max_iter - 1, self.ctx.world_size)
@@ -191,6 +196,8 @@ class Trainer:
                 self._log(record, completed)
                 self._checkpoint(completed)
                 self._evaluate(completed)
+            if on_step is not None:
+                on_step(record)
         return record
 
     def _log(self, record: StepRecord, completed: int) -> None:
