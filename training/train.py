@@ -25,7 +25,8 @@ EXIT_CONFIG = 2
 EXIT_NON_FINITE = 3
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """Build the command-line parser; every flag has help text."""
     parser = argparse.ArgumentParser(
         description='Train Faceptor from a YAML/JSON run config (see training/configs/ and docs/training.md). '
         'Flags override the config fields they name.',
@@ -48,7 +49,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--synthetic-data', metavar='DIR',
                         help='write small synthetic datasets in the official formats to DIR (if missing) and train on them; for smoke tests')
     parser.add_argument('--print-config', action='store_true', help='print the resolved config as YAML and exit')
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the command line."""
+    return build_parser().parse_args(argv)
 
 
 def resolve_config(args: argparse.Namespace):

@@ -177,7 +177,9 @@ def _build(cls, data: Any, where: str):
                 raise ConfigError(f'{path} must be a list of task entries, got {type(value).__name__}')
             value = [_build(TaskDataConfig, entry, f'{path}[{i}]') for i, entry in enumerate(value)]
         elif name == 'betas':
-            value = tuple(value)
+            value = tuple(_coerce_float(item, f'{path}[{i}]') for i, item in enumerate(value))
+        else:
+            value = _coerce(fields[name].type, value, path)
         values[name] = value
     required = [f.name for f in fields.values() if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
     missing = [name for name in required if name not in values]
@@ -189,6 +191,37 @@ def _build(cls, data: Any, where: str):
         if isinstance(error, ConfigError):
             raise
         raise ConfigError(f'{where or "config"}: {error}') from error
+
+
+def _coerce_float(value: Any, path: str) -> float:
+    # PyYAML reads exponents without a dot (5e-5) as strings, so numeric text is accepted here.
+    if isinstance(value, bool):
+        raise ConfigError(f'{path} must be a number, got {value!r}')
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f'{path} must be a number, got {value!r}') from None
+
+
+def _coerce(annotation: str, value: Any, path: str) -> Any:
+    """Check a scalar against its field annotation ('float', 'int | None', ...), converting numeric text to float."""
+    optional = annotation.endswith('| None')
+    base = annotation.replace('| None', '').strip()
+    if value is None:
+        if optional:
+            return None
+        raise ConfigError(f'{path} must not be null')
+    if base == 'float':
+        return _coerce_float(value, path)
+    if base == 'int' and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f'{path} must be an integer, got {value!r}')
+    if base == 'bool' and not isinstance(value, bool):
+        raise ConfigError(f'{path} must be true or false, got {value!r}')
+    if base == 'str' and not isinstance(value, str):
+        raise ConfigError(f'{path} must be a string, got {value!r}')
+    return value
 
 
 def train_config_from_dict(data: dict) -> TrainConfig:

@@ -10,6 +10,8 @@ so the data exercises formats, shapes and the training code, not learning.
 from __future__ import annotations
 
 import io
+import os
+import shutil
 import struct
 from pathlib import Path
 
@@ -200,7 +202,9 @@ SPLITS = {'biattr_celeba': 'train', 'parsing_lapa': 'train', 'parsing_celebam': 
 def write_synthetic_datasets(root: str | Path, tasks: list[str], count: int = 12, seed: int = 0) -> dict[str, dict]:
     """Write `count` samples per task under `root`; returns {task: {'root', 'split', 'reader_options'}}.
 
-    A task folder that already exists is reused as is.
+    A task folder that already exists is reused as is. Each folder is written under a temporary
+    name and renamed into place, so processes that start together (torchrun ranks) never read a
+    half-written folder. The first rename wins, and the others discard their identical copy.
     """
     unknown = [task for task in tasks if task not in WRITERS]
     if unknown:
@@ -209,8 +213,16 @@ def write_synthetic_datasets(root: str | Path, tasks: list[str], count: int = 12
     entries = {}
     for offset, task in enumerate(tasks):
         writer, folder, options = WRITERS[task]
-        if not (root / folder).exists():
-            writer(root / folder, count, np.random.default_rng([seed, offset]))
+        target = root / folder
+        if not target.exists():
+            temporary = root / f'.{folder}.partial-{os.getpid()}'
+            writer(temporary, count, np.random.default_rng([seed, offset]))
+            try:
+                os.rename(temporary, target)
+            except OSError:
+                if not target.exists():
+                    raise
+                shutil.rmtree(temporary)
         entries[task] = {'root': str(root / folder), 'split': SPLITS.get(task, 'train'), 'reader_options': dict(options)}
     return entries
 
