@@ -120,10 +120,18 @@ class TrainingSession:
 
 def build_training(
     cfg: TrainConfig, ctx: DistributedContext, resume: str | None = 'auto',
-    evaluate: Callable[[nn.Module, int], Mapping[str, float]] | None = None, evaluate_interval: int = 0,
+    evaluate: Callable[[nn.Module, int], Mapping[str, float]] | None = None, evaluate_interval: int | None = None,
 ) -> TrainingSession:
-    """Build a run; `resume` is 'auto' (the latest checkpoint in output_dir, if any), a path, or None."""
+    """Build a run; `resume` is 'auto' (the latest checkpoint in output_dir, if any), a path, or None.
+
+    Without an `evaluate` hook, rank 0 evaluates the test splits every cfg.evaluate_interval
+    iterations when that is positive (faceptor.train.evaluate.build_evaluation_hook).
+    """
     model_cfg = get_config(cfg.model)
+    evaluate_interval = cfg.evaluate_interval if evaluate_interval is None else evaluate_interval
+    if evaluate is None and evaluate_interval > 0 and ctx.is_main:
+        from .evaluate import build_evaluation_hook
+        evaluate = build_evaluation_hook(cfg, ctx.device)
     output = Path(cfg.output_dir)
     model = build_training_model(cfg).to(ctx.device)
     optimizer = build_optimizer(model, cfg.optim)

@@ -100,6 +100,12 @@ class TrainConfig:
     """Keep checkpoint_rank0_iter_<N>.pth.tar every this many iterations (and at max_iter)."""
     newest_interval: int = 1000
     """Overwrite checkpoint_rank0_iter_newest.pth.tar every this many iterations."""
+    evaluate_interval: int = 0
+    """Evaluate every trained task but recognition on its test split every this many iterations
+    (rank 0; the official runs use 2500); 0 turns evaluation during training off."""
+    evaluate_splits: dict[str, str] = field(default_factory=dict)
+    """Test split per task for that evaluation, for example {align_300w: valid_challenge};
+    tasks not listed use the "Full" test sets (faceptor.train.evaluate.TEST_SPLITS)."""
 
     def __post_init__(self) -> None:
         validate_train_config(self)
@@ -142,6 +148,8 @@ def validate_train_config(cfg: TrainConfig) -> None:
     for name in ('print_interval', 'save_interval', 'newest_interval'):
         if getattr(cfg, name) <= 0:
             raise ConfigError(f'{name} must be positive, got {getattr(cfg, name)}')
+    if cfg.evaluate_interval < 0:
+        raise ConfigError(f'evaluate_interval must be >= 0, got {cfg.evaluate_interval}')
     if cfg.num_workers < 0:
         raise ConfigError(f'num_workers must be >= 0, got {cfg.num_workers}')
     if cfg.num_identities < 2 and any(task.name.startswith('recog_') for task in cfg.tasks):

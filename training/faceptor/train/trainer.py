@@ -241,3 +241,6 @@ class Trainer:
             metrics = self.evaluate(module, completed)
         module.train()
         LOGGER.info('evaluation at iter %d: %s', completed, json.dumps(dict(metrics)))
+        if self.log_path is not None:
+            with open(self.log_path, 'a', encoding='utf-8') as handle:
+                handle.write(json.dumps({'iter': completed, 'evaluation': dict(metrics)}) + '\n')
