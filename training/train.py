@@ -108,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
 
     ctx = init_distributed(args.device)
     setup_logging(ctx.is_main, cfg.output_dir)
+    if ctx.device.type == 'cuda':
+        import torch
+        torch.backends.cudnn.benchmark = True  # as the official runs; input sizes are fixed per task
     logger = logging.getLogger('faceptor.train')
     resume = None if args.resume == 'none' else args.resume
     try:

@@ -130,6 +130,7 @@ class TrainConfig:
 def validate_train_config(cfg: TrainConfig) -> None:
     """Raise ConfigError naming the first inconsistent field of `cfg`."""
     model = get_config(cfg.model)
+
     if not cfg.tasks:
         raise ConfigError('tasks is empty; list at least one task to train')
     names = [task.name for task in cfg.tasks]
@@ -141,6 +142,7 @@ def validate_train_config(cfg: TrainConfig) -> None:
             raise ConfigError(f'tasks[{task.name}].batch_size must be positive, got {task.batch_size}')
         if task.loss_weight is not None and task.loss_weight <= 0:
             raise ConfigError(f'tasks[{task.name}].loss_weight must be positive, got {task.loss_weight}')
+
     if cfg.max_iter <= cfg.optim.warmup_steps:
         raise ConfigError(f'max_iter ({cfg.max_iter}) must exceed optim.warmup_steps ({cfg.optim.warmup_steps})')
     if cfg.precision not in PRECISIONS:
@@ -154,6 +156,7 @@ def validate_train_config(cfg: TrainConfig) -> None:
         raise ConfigError(f'num_workers must be >= 0, got {cfg.num_workers}')
     if cfg.num_identities < 2 and any(task.name.startswith('recog_') for task in cfg.tasks):
         raise ConfigError(f'num_identities must be at least 2 for the CosFace classifier, got {cfg.num_identities}')
+
     if cfg.stage2 is not None:
         if names != [cfg.stage2.task]:
             raise ConfigError(f'stage 2 trains one task: tasks must be exactly [{cfg.stage2.task}], got {names}')
