@@ -59,12 +59,18 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 1;
   }
 
-  const pipeline = await openPipeline({
-    modelDir: args.model,
-    detectorDir: args.detector,
-    executionProviders: args.providers,
-    maxPixels: args.maxPixels,
-  });
+  let pipeline: Awaited<ReturnType<typeof openPipeline>>;
+  try {
+    pipeline = await openPipeline({
+      modelDir: args.model,
+      detectorDir: args.detector,
+      executionProviders: args.providers,
+      maxPixels: args.maxPixels,
+    });
+  } catch (error) {
+    process.stderr.write(`faceptor analyze: cannot load the model: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
   try {
     const [outcome] = await pipeline.analyze([{ image: bytes, tasks: args.tasks }]);
     if (!outcome) throw new Error('the pipeline returned no outcome');

@@ -250,20 +250,20 @@ describe('decodeImage conversions', () => {
 describe('decodeImage rejections', () => {
   it('rejects SVG before any rendering', async () => {
     const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>';
-    await expectInvalidImage(decodeImage(Buffer.from(svg), { maxPixels }), /SVG file; accepted formats are JPEG, PNG, WEBP, AVIF/);
+    await expectInvalidImage(decodeImage(Buffer.from(svg), { maxPixels }), /in SVG format; accepted formats are JPEG, PNG, WEBP, AVIF/);
     await expectInvalidImage(decodeImage(Buffer.from(`\uFEFF  <?xml version="1.0"?>\n${svg}`), { maxPixels }), /SVG/);
   });
 
   it('rejects GIF and TIFF', async () => {
     const base = sharp({ create: { width: 8, height: 8, channels: 3, background: 'red' } });
-    await expectInvalidImage(decodeImage(await base.clone().gif().toBuffer(), { maxPixels }), /GIF file/);
-    await expectInvalidImage(decodeImage(await base.clone().tiff().toBuffer(), { maxPixels }), /TIFF file/);
+    await expectInvalidImage(decodeImage(await base.clone().gif().toBuffer(), { maxPixels }), /in GIF format/);
+    await expectInvalidImage(decodeImage(await base.clone().tiff().toBuffer(), { maxPixels }), /in TIFF format/);
   });
 
   it('rejects a HEIC container', async () => {
     // ftyp box: size 24, major brand heic, minor version 0, compatible brands mif1 and heic.
     const ftyp = Buffer.concat([Buffer.from([0, 0, 0, 24]), Buffer.from('ftypheic\0\0\0\0mif1heic', 'latin1')]);
-    await expectInvalidImage(decodeImage(Buffer.concat([ftyp, Buffer.alloc(64)]), { maxPixels }), /HEIC file/);
+    await expectInvalidImage(decodeImage(Buffer.concat([ftyp, Buffer.alloc(64)]), { maxPixels }), /in HEIC format/);
   });
 
   it('rejects bytes that are no image', async () => {

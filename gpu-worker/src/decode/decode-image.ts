@@ -85,7 +85,7 @@ function checkFormat(input: Buffer): AcceptedImageFormat {
   const sniffed = sniffImageFormat(input);
   if ((acceptedImageFormats as readonly string[]).includes(sniffed)) return sniffed as AcceptedImageFormat;
 
-  const what = sniffed === 'unknown' ? 'not a recognized image format' : `a ${sniffed.toUpperCase()} file`;
+  const what = sniffed === 'unknown' ? 'not a recognized image format' : `in ${sniffed.toUpperCase()} format`;
   throw new InvalidImageError(
     `the upload is ${what}; accepted formats are ${acceptedImageFormats.map((f) => f.toUpperCase()).join(', ')}: convert the image to one of them`,
   );
