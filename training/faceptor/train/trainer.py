@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..config import ConfigError
 from .checkpointing import NEWEST_NAME, build_checkpoint, checkpoint_name, unwrap, write_checkpoint
 from .ddp import DistributedContext, all_ranks_true
 from .multitask import StepLosses
@@ -125,7 +126,7 @@ class Trainer:
 
         uses_scaler = settings.precision in ('official-fp16', 'amp-fp16')
         if settings.precision != 'fp32' and ctx.device.type != 'cuda':
-            raise ValueError(f'precision {settings.precision!r} needs CUDA; use precision fp32 on {ctx.device}')
+            raise ConfigError(f'precision {settings.precision!r} needs CUDA; set precision: fp32 to train on {ctx.device}')
         self.scaler = torch.cuda.amp.GradScaler(growth_interval=100) if uses_scaler else None
         self.parameters = [p for p in unwrap(model).parameters() if p.requires_grad]
 
