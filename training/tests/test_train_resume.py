@@ -62,17 +62,17 @@ def test_resume_matches_uninterrupted(straight_run, tmp_path: Path) -> None:
 
 def test_checkpoint_official_layout(straight_run) -> None:
     _, _, run_dir, _ = straight_run
-    kept = run_dir / 'checkpoints' / 'checkpoint_rank0_iter_6.pth.tar'
-    checkpoint = torch.load(kept, map_location='cpu')
+    kept_checkpoint = run_dir / 'checkpoints' / 'checkpoint_rank0_iter_6.pth.tar'
+    checkpoint = torch.load(kept_checkpoint, map_location='cpu')
 
     assert checkpoint['step'] == 6
     assert set(checkpoint) >= {'step', 'state_dict', 'optimizer'}
     assert all(key.startswith('module.') for key in checkpoint['state_dict'])
     assert 'module.losses_module.losses.recog_ms1mv3.classifier' in checkpoint['state_dict']
     assert torch.load(run_dir / 'checkpoints' / NEWEST_NAME, map_location='cpu')['step'] == 6
-    assert find_resume_checkpoint(run_dir / 'checkpoints') == kept
+    assert find_resume_checkpoint(run_dir / 'checkpoints') == kept_checkpoint
 
-    report = load_official_checkpoint(build_model(TINY), str(kept))
+    report = load_official_checkpoint(build_model(TINY), str(kept_checkpoint))
     assert report.step == 6
     assert report.ignored == ['losses_module.losses.recog_ms1mv3.classifier']
 

@@ -8,4 +8,5 @@ Entry point: `training/train.py`. The pieces a script composes itself:
 - `faceptor.train.multitask`: `FaceptorTrainingModel` (encoder + heads + losses, official key names).
 - `faceptor.train.trainer`: `Trainer` (one optimizer step per `train_step`, the `run` loop).
 - `faceptor.train.builder`: `build_training` (everything above from a `TrainConfig`).
+- `faceptor.train.evaluate`: test-split metrics (`evaluate_task`, `evaluate_verification`) and its CLI.
 """
