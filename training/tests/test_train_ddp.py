@@ -1,6 +1,8 @@
 """Two-process DDP on the CPU (gloo): equal gradients, disjoint samples, rank-0-only checkpoints.
 
-The processes bind their rendezvous store to a free port; MASTER_ADDR is 127.0.0.1.
+MASTER_ADDR is 127.0.0.1 and the port is a free one.
+NOTE: torch 1.13's rendezvous store (TCPStore) listens on all interfaces whatever MASTER_ADDR says,
+and has no option to bind loopback only; it lives only while these tests run.
 """
 
 from __future__ import annotations
