@@ -75,7 +75,12 @@ def init_distributed(device: str = 'auto', backend: str | None = None) -> Distri
         target = torch.device('cpu')
 
     if world_size > 1 and not dist.is_initialized():
-        dist.init_process_group(backend=backend or ('nccl' if use_cuda else 'gloo'), rank=rank, world_size=world_size)
+        # FACEPTOR_DIST_INIT_METHOD (for example file:///tmp/store) replaces torchrun's env:// rendezvous,
+        # whose TCPStore in torch 1.13 listens on every interface; tests use a file store instead.
+        init_method = os.environ.get('FACEPTOR_DIST_INIT_METHOD') or None
+        dist.init_process_group(
+            backend=backend or ('nccl' if use_cuda else 'gloo'), init_method=init_method, rank=rank, world_size=world_size
+        )
     return DistributedContext(rank, world_size, local_rank, target)
 
 
