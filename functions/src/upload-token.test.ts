@@ -26,6 +26,18 @@ describe('UploadTokenSigner', () => {
     expect(signer.verify(token, new Date('2030-01-01T00:00:00Z'))).toEqual({ jobId, maxBytes: 1000, expiresAt });
   });
 
+  it('rejects non-canonical signature spellings', () => {
+    const token = signer.sign({ jobId, maxBytes: 1000, expiresAt });
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const last = alphabet.indexOf(token.at(-1) as string);
+    // A 43-character signature carries 256 bits in 258, so the last character's low 2 bits are padding:
+    // the three other characters of its group of four decode to the same bytes.
+    const group = last - (last % 4);
+    const variants = [0, 1, 2, 3].filter((offset) => group + offset !== last).map((offset) => `${token.slice(0, -1)}${alphabet[group + offset]}`);
+
+    for (const variant of variants) expect(forbiddenCode(() => signer.verify(variant, new Date('2030-01-01T00:00:00Z')))).toBe('invalid_signature');
+  });
+
   it('rejects a token at its expiry', () => {
     const token = signer.sign({ jobId, maxBytes: 1000, expiresAt });
 

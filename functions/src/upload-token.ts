@@ -43,8 +43,10 @@ export class UploadTokenSigner {
     if (!match) throw invalid();
 
     const [, jobId, maxBytes, expiresAtSec, signature] = match as unknown as [string, string, string, string, string];
-    const expected = this.signature(`${jobId}.${maxBytes}.${expiresAtSec}`);
-    const given = Buffer.from(signature, 'base64url');
+    // Compare the text, not decoded bytes: base64url decoding ignores the low bits of the last character,
+    // so several spellings decode to the same bytes and only the canonical one may pass.
+    const expected = Buffer.from(this.signature(`${jobId}.${maxBytes}.${expiresAtSec}`).toString('base64url'));
+    const given = Buffer.from(signature);
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw invalid();
 
     const expiresAt = new Date(Number(expiresAtSec) * 1000);
