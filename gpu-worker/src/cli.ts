@@ -104,6 +104,13 @@ export async function main(argv: readonly string[]): Promise<number> {
 
     process.stdout.write(`${JSON.stringify(result, null, args.compact ? undefined : 2)}\n`);
     return 0;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException | undefined)?.code;
+    if (typeof code === 'string' && code.startsWith('E')) {
+      process.stderr.write(`faceptor analyze: cannot write an output file: ${(error as Error).message}; check that the folder exists and is writable\n`);
+      return 1;
+    }
+    throw error;
   } finally {
     await pipeline.close();
   }

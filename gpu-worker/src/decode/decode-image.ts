@@ -44,7 +44,7 @@ export async function decodeImage(bytes: Uint8Array, options: DecodeOptions): Pr
     throw new RangeError(`decodeImage: maxPixels must be a positive integer, got ${String(maxPixels)}`);
   }
   if (bytes.byteLength === 0) {
-    throw new InvalidImageError('the image is empty (0 bytes): upload a JPEG, PNG, WebP or AVIF file');
+    throw new InvalidImageError('the image is empty (0 bytes): send a JPEG, PNG, WebP or AVIF file');
   }
   const input = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
@@ -61,7 +61,7 @@ export async function decodeImage(bytes: Uint8Array, options: DecodeOptions): Pr
       .toBuffer({ resolveWithObject: true });
   } catch (cause) {
     throw new InvalidImageError(
-      `the ${format.toUpperCase()} image could not be decoded (${errorText(cause)}): the file is truncated or corrupt; upload it again or re-encode it`,
+      `the ${format.toUpperCase()} image could not be decoded (${errorText(cause)}): the file is truncated or corrupt; re-encode it and submit it again (as a new job)`,
       { cause },
     );
   }
@@ -87,7 +87,7 @@ function checkFormat(input: Buffer): AcceptedImageFormat {
 
   const what = sniffed === 'unknown' ? 'not a recognized image format' : `in ${sniffed.toUpperCase()} format`;
   throw new InvalidImageError(
-    `the upload is ${what}; accepted formats are ${acceptedImageFormats.map((f) => f.toUpperCase()).join(', ')}: convert the image to one of them`,
+    `the image is ${what}; accepted formats are ${acceptedImageFormats.map((f) => f.toUpperCase()).join(', ')}: convert the image to one of them`,
   );
 }
 
@@ -102,7 +102,7 @@ async function readHeader(input: Buffer, format: AcceptedImageFormat, maxPixels:
     metadata = await sharp(input, { limitInputPixels: false, pages: 1, page: 0 }).metadata();
   } catch (cause) {
     throw new InvalidImageError(
-      `the ${format.toUpperCase()} header could not be read (${errorText(cause)}): the file is truncated or corrupt; upload it again or re-encode it`,
+      `the ${format.toUpperCase()} header could not be read (${errorText(cause)}): the file is truncated or corrupt; re-encode it and submit it again (as a new job)`,
       { cause },
     );
   }
@@ -117,16 +117,21 @@ async function readHeader(input: Buffer, format: AcceptedImageFormat, maxPixels:
 
   const { width, height } = metadata;
   if (!width || !height) {
-    throw new InvalidImageError(`the ${format.toUpperCase()} header has no image size: the file is corrupt; upload it again or re-encode it`);
+    throw new InvalidImageError(`the ${format.toUpperCase()} header has no image size: the file is corrupt; re-encode it and submit it again (as a new job)`);
   }
   if (width * height > maxPixels) {
     throw new InvalidImageError(
-      `the image is ${width}x${height} = ${width * height} pixels, over the limit of ${maxPixels} pixels: downscale it and upload it again`,
+      `the image is ${width}x${height} = ${width * height} pixels, over the limit of ${maxPixels} pixels: downscale it and submit it again (as a new job)`,
     );
   }
   return metadata;
 }
 
+/** The error's message on one line, with the repeated lines that libvips emits given once. */
 function errorText(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).trim().replace(/\s+/g, ' ');
+  const lines = (error instanceof Error ? error.message : String(error))
+    .split('\n')
+    .map((line) => line.trim().replace(/\s+/g, ' '))
+    .filter((line) => line.length > 0);
+  return [...new Set(lines)].join('; ');
 }

@@ -2,7 +2,10 @@
  * The only module that imports onnxruntime-node. It owns every inference session of the process,
  * chooses execution providers from configuration, and checks feeds by name, dtype and dims before a run.
  */
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { Float32Tensor } from './tensor.ts';
 
@@ -53,7 +56,7 @@ export class OnnxGraph {
       throw new InferenceError(`cannot read ONNX graph "${name}" from ${file}: ${String(cause)}`, name, { cause });
     });
 
-    const providers = [...options.executionProviders.filter((p) => p !== 'cpu'), 'cpu' as const];
+    const providers = [...options.executionProviders.filter((p) => p !== 'cpu' && providerInstalled(p)), 'cpu' as const];
     const failures: string[] = [];
     for (const provider of providers) {
       try {
@@ -183,6 +186,24 @@ export class SessionRegistry {
     const settled = await Promise.allSettled(pending);
     await Promise.allSettled(settled.map((s) => (s.status === 'fulfilled' ? s.value.release() : undefined)));
   }
+}
+
+/**
+ * Whether onnxruntime-node's native folder holds the provider's library. The npm package ships only the
+ * CPU provider; `ONNXRUNTIME_NODE_INSTALL=cuda12` at install time adds the CUDA one. Checking first avoids
+ * a failed, noisy library load per graph on machines without it.
+ */
+export function providerInstalled(provider: ExecutionProviderName): boolean {
+  if (provider === 'cpu') return true;
+  const nativeDir = path.join(
+    path.dirname(createRequire(import.meta.url).resolve('onnxruntime-node')),
+    '..',
+    'bin',
+    'napi-v6',
+    process.platform,
+    process.arch,
+  );
+  return existsSync(path.join(nativeDir, 'libonnxruntime_providers_cuda.so'));
 }
 
 /** Parse a comma-separated provider list such as `cuda,cpu`, naming the valid values on error. */

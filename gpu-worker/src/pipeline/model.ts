@@ -32,7 +32,7 @@ export async function openFaceptorModel(dir: string, registry: SessionRegistry, 
   try {
     raw = await readFile(manifestPath, 'utf8');
   } catch (cause) {
-    throw new Error(`cannot read the model manifest ${manifestPath}: ${String(cause)}; point FACEPTOR_MODEL_DIR or --model at a folder written by training/export_onnx.py`, { cause });
+    throw new Error(`cannot read the model manifest ${manifestPath}: ${String(cause)}; point FACEPTOR_MODEL_DIR or --model at a model folder (training/export_onnx.py or training/convert_checkpoint.py writes one)`, { cause });
   }
   let json: unknown;
   try {
