@@ -1,8 +1,8 @@
 /// <reference path="./.sst/platform/config.d.ts" />
 
 // Wiring only: each infra/ file owns one concern and exports its resources.
-// NOTE: only storage and queues exist so far; the API functions, the upload-event handler, the GPU fleet
-// and monitoring are not written yet, so this app cannot serve jobs on AWS. See infra/README.md.
+// NOTE: only storage and queues exist so far. The API functions, the upload-event handler, the GPU fleet
+// and monitoring are not written yet, so this app cannot serve jobs on AWS (infra/README.md).
 export default $config({
   app(input) {
     return {

@@ -1,7 +1,7 @@
 /**
- * The pipeline behind the worker's ImageAnalyzer port: runs a batch, validates each result against the v1
- * schema, and encodes each parsing label map as a PNG for the worker to store (the worker fills in each
- * face's `parsing.mask` with the URL it serves the PNG at).
+ * The pipeline behind the worker's ImageAnalyzer port. It runs a batch, validates each result against the
+ * v1 schema, and encodes each parsing label map as a PNG for the worker to store. The worker then fills in
+ * each face's `parsing.mask`.
  */
 import type { AnalyzeOutcome, AnalyzeRequest, ImageAnalyzer, ParsingMask } from '@faceptor/core';
 import { resultSchema } from '@faceptor/core/result';

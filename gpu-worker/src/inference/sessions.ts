@@ -9,7 +9,7 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { Float32Tensor } from './tensor.ts';
 
-/** Execution providers this module knows how to ask onnxruntime-node for, in order of preference. */
+/** Execution providers this module can request from onnxruntime-node, in order of preference. */
 export const knownExecutionProviders = ['cuda', 'cpu'] as const;
 export type ExecutionProviderName = (typeof knownExecutionProviders)[number];
 
@@ -23,7 +23,7 @@ export interface SessionOptions {
 /** Description of one graph input or output as onnxruntime reports it. */
 export interface GraphPort {
   name: string;
-  /** Dims with symbolic axes (such as the batch axis) as strings; empty when onnxruntime does not say. */
+  /** Dims with symbolic axes (such as the batch axis) as strings; empty when onnxruntime reports no shape. */
   dims: readonly (number | string)[];
 }
 
@@ -75,7 +75,7 @@ export class OnnxGraph {
 
   /**
    * Run the graph on float32 feeds and return the requested outputs (all outputs when `outputNames` is
-   * omitted). Feeds are checked by name and rank before onnxruntime sees them.
+   * omitted). Feeds are checked by name and rank before the native run.
    */
   async run(feeds: Readonly<Record<string, Float32Tensor>>, outputNames?: readonly string[]): Promise<Record<string, Float32Tensor>> {
     this.checkFeeds(feeds);
@@ -189,7 +189,7 @@ export class SessionRegistry {
 }
 
 /**
- * Whether onnxruntime-node's native folder holds the provider's library. The npm package ships only the
+ * Whether onnxruntime-node's native folder contains the provider's library. The npm package ships only the
  * CPU provider; `ONNXRUNTIME_NODE_INSTALL=cuda12` at install time adds the CUDA one. Checking first avoids
  * a failed, noisy library load per graph on machines without it.
  */

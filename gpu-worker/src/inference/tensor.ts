@@ -44,7 +44,7 @@ export function concatBatch(parts: readonly Float32Tensor[]): Float32Tensor {
   return { data, dims: [batch, ...itemDims] };
 }
 
-/** A view of items [start, start + count) along the first axis (shares memory with `tensor`). */
+/** Slice items [start, start + count) along the first axis, as a view that shares memory with `tensor`. */
 export function sliceBatch(tensor: Float32Tensor, start: number, count: number): Float32Tensor {
   const itemSize = elementCount(tensor.dims.slice(1));
   const batch = tensor.dims[0] ?? 0;

@@ -189,7 +189,7 @@ export class FaceptorPipeline {
     }
   }
 
-  /** The 68-point pass on the 0.8-scaled box crop, for faces that report landmarks or need alignment points. */
+  /** Run the 68-point pass on the 0.8-scaled box crop, for faces that report landmarks or need alignment points. */
   private async runLandmarkPass(faces: FaceWork[], images: (DecodedImage | null)[], times: StageTimes): Promise<void> {
     const head = this.manifest.heads.landmarks;
     const cropConfig = this.manifest.crops.landmarks;
@@ -208,7 +208,7 @@ export class FaceptorPipeline {
     times.postprocess += performance.now() - postStarted;
   }
 
-  /** Five points per face: from the model's own landmarks when trained, else from the detector box. */
+  /** Choose five points per face: from the model's own landmarks when trained, else from the detector box. */
   private chooseAlignmentPoints(faces: FaceWork[]): void {
     const faceCrop = this.manifest.crops.face;
     const landmarks = this.manifest.heads.landmarks;
@@ -221,7 +221,7 @@ export class FaceptorPipeline {
     }
   }
 
-  /** The 112 px pass: one encoder run for identity, age, expression and attributes. */
+  /** Run the 112 px pass: one encoder run for identity, age, expression and attributes. */
   private async runFacePass(faces: FaceWork[], images: (DecodedImage | null)[], times: StageTimes): Promise<void> {
     const cropConfig = this.manifest.crops.face;
     const encoder = this.manifest.encoders.face;
@@ -257,7 +257,7 @@ export class FaceptorPipeline {
     times.postprocess += performance.now() - postStarted;
   }
 
-  /** The 512 px parsing pass on the aligned (tanh-warped or FFHQ) crop; labels mapped back to the image. */
+  /** Run the parsing pass on the aligned (tanh-warped or FFHQ) crop and map its labels back to the image. */
   private async runParsingPass(faces: FaceWork[], images: (DecodedImage | null)[], times: StageTimes): Promise<void> {
     const head = this.manifest.heads.parsing;
     const cropConfig = this.manifest.crops.parsing;
@@ -279,8 +279,8 @@ export class FaceptorPipeline {
   }
 
   /**
-   * Sample the crops, run the encoder, then each head graph, in chunks of at most maxBatchCrops; returns
-   * each head graph's outputs concatenated over the chunks, in `work` order.
+   * Sample the crops, run the encoder, then each head graph, in chunks of at most maxBatchCrops.
+   * Returns each head graph's outputs concatenated over the chunks, in `work` order.
    */
   private async encodeAndRun(
     work: readonly FaceWork[],
