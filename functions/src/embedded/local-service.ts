@@ -98,7 +98,7 @@ export async function startLocalService(options: LocalServiceOptions): Promise<L
       queue: local.queue,
       apiKeys,
       uploadSigner: new UploadTokenSigner(local.uploadSecret),
-      logger: logger.child({ component: 'api' }),
+      logger: logger.child({ module: 'api' }),
       baseUrl: () => baseUrl,
       uploadMaxBytes: config.uploadMaxBytes,
       uploadUrlTtlSec: config.uploadUrlTtlSec,
@@ -127,7 +127,7 @@ export async function startLocalService(options: LocalServiceOptions): Promise<L
       }
       analyzer = loaded;
       worker = new QueueWorker(
-        { queue: local.queue, deadLetters: local.deadLetters, jobs: local.jobs, blobs: local.blobs, analyzer, logger: logger.child({ component: 'worker' }) },
+        { queue: local.queue, deadLetters: local.deadLetters, jobs: local.jobs, blobs: local.blobs, analyzer, logger: logger.child({ module: 'worker' }) },
         queueWorkerOptions(config),
       );
       worker.start();
