@@ -42,20 +42,28 @@ function hostForUrl(host: string): string {
  * Returns the API key store: the keys of FACEPTOR_API_KEYS when set, otherwise the hashed keys in
  * the data folder, creating and announcing one key when there is none yet.
  */
-async function resolveApiKeys(config: Config, local: LocalAdapters, logger: Logger, announce: (notice: string) => void): Promise<ApiKeyStore> {
-  if (config.apiKeys.length > 0) return StaticApiKeyStore.fromKeys(config.apiKeys);
-  if (local.apiKeys.size > 0) return local.apiKeys;
+/** The key store that requests are checked against: the configured keys, else the data folder's file. */
+function apiKeyStore(config: Config, local: LocalAdapters): ApiKeyStore {
+  return config.apiKeys.length > 0 ? StaticApiKeyStore.fromKeys(config.apiKeys) : local.apiKeys;
+}
+
+/**
+ * Create and print the first API key when no key is configured or stored. Runs only after the server
+ * listens, so a start that fails (a busy port, say) never prints a key it then loses.
+ */
+async function createFirstApiKey(config: Config, local: LocalAdapters, logger: Logger, announce: (notice: string) => void): Promise<void> {
+  if (config.apiKeys.length > 0 || local.apiKeys.size > 0) return;
 
   const { apiKey, tenant } = await local.apiKeys.createKey();
   const file = dataDirLayout(config.dataDir).apiKeysFile;
   logger.info({ event: LogEvents.apiKeyCreated, tenant, file }, 'created the first API key');
   announce(`API key for tenant ${tenant} (shown only this once; ${file} stores its SHA-256 hash): ${apiKey}`);
-  return local.apiKeys;
 }
 
 function listen(server: Server, port: number, host: string): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
-    const fail = (error: Error) => reject(new Error(`cannot listen on ${host}:${port}: ${error.message}`, { cause: error }));
+    const fail = (error: Error) =>
+      reject(new Error(`cannot listen on ${host}:${port}: ${error.message}; set PORT (or HOST) to a free address`, { cause: error }));
     server.once('error', fail);
     server.listen(port, host, () => {
       server.off('error', fail);
@@ -91,7 +99,7 @@ export async function startLocalService(options: LocalServiceOptions): Promise<L
   let baseUrl = config.publicUrl ?? '';
   const state = { ready: false, closing: false };
   try {
-    const apiKeys = await resolveApiKeys(config, local, logger, announce);
+    const apiKeys = apiKeyStore(config, local);
     const app = createApp({
       jobs: local.jobs,
       blobs: local.blobs,
@@ -106,6 +114,7 @@ export async function startLocalService(options: LocalServiceOptions): Promise<L
     });
     server = createAdaptorServer({ fetch: app.fetch, hostname: config.host }) as Server;
     address = await listen(server, config.port, config.host);
+    await createFirstApiKey(config, local, logger, announce);
   } catch (error) {
     if (server) await closeServer(server);
     local.close();
