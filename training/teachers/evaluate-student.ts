@@ -16,6 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { matchBoxes } from '../../gpu-worker/src/detect/reference-boxes.ts';
+import { applyAffine, boxCrop, cropPointToImage } from '../../gpu-worker/src/geometry/index.ts';
 import { openPipeline } from '../../gpu-worker/src/open-pipeline.ts';
 import type { FaceOutputs } from '../../gpu-worker/src/pipeline/pipeline.ts';
 import { teacherLabelsSchema, type LabelledFace, type TeacherLabels } from './labels-schema.ts';
@@ -53,7 +54,13 @@ export interface EvaluationReport {
   matchIou: number;
   splits: { train: SplitMetrics; heldout: SplitMetrics };
   /** Agreement of label-only predictors fitted on the training split, for scale. */
-  baselines: { heldoutAgeMaeOfTrainMean: number; heldoutExpressionAgreementOfTrainMajority: number; trainMajorityExpression: string };
+  baselines: {
+    heldoutAgeMaeOfTrainMean: number;
+    heldoutExpressionAgreementOfTrainMajority: number;
+    trainMajorityExpression: string;
+    /** NME of the training faces' mean landmark shape (in landmark-crop coordinates) placed in each held-out detector box. */
+    heldoutMeanShapeNme: number;
+  };
   notes: string[];
 }
 
@@ -104,7 +111,7 @@ export async function evaluateStudent(options: { modelDir: string; labelsPath: s
     labels: path.relative(repoRoot, path.resolve(options.labelsPath)),
     matchIou,
     splits,
-    baselines: labelBaselines(labels),
+    baselines: labelBaselines(labels, manifest.crops.landmarks?.scale ?? 0.8),
     notes: [
       'NME: mean point distance over the distance between the teacher points 36 and 45 (outer eye corners).',
       'Identity: Pearson correlation of pairwise cosine similarities; no person appears twice among the held-out photos, so verification AUC cannot be measured.',
@@ -149,9 +156,29 @@ function splitMetrics(faces: readonly MatchedFace[], teacherFaces: number, measu
   };
 }
 
-function labelBaselines(labels: TeacherLabels): EvaluationReport['baselines'] {
+function labelBaselines(labels: TeacherLabels, landmarkCropScale: number): EvaluationReport['baselines'] {
   const train = labels.faces.filter((face) => face.split === 'train');
   const heldout = labels.faces.filter((face) => face.split === 'heldout');
+
+  // The crop side only sets the units of the mean shape; any size gives the same baseline.
+  const cropSize = 128;
+  const meanShape = Array.from({ length: 68 }, (): [number, number] => [0, 0]);
+  for (const face of train) {
+    const crop = boxCrop(face.box, cropSize, landmarkCropScale);
+    face.landmarks.forEach((point, index) => {
+      const [x, y] = applyAffine(crop.matrix, point);
+      meanShape[index]![0] += x / train.length;
+      meanShape[index]![1] += y / train.length;
+    });
+  }
+  const meanShapeNme = heldout.map((face) => {
+    const crop = boxCrop(face.box, cropSize, landmarkCropScale);
+    return interOcularNme(
+      meanShape.map((point) => cropPointToImage(crop, point)),
+      face.landmarks,
+    );
+  });
+
   const trainMeanAge = mean(train.map((face) => face.ageYears));
   const counts = new Array<number>(labels.expression.labels.length).fill(0);
   for (const face of train) counts[argmax(face.expression)]! += 1;
@@ -160,6 +187,7 @@ function labelBaselines(labels: TeacherLabels): EvaluationReport['baselines'] {
     heldoutAgeMaeOfTrainMean: round(mean(heldout.map((face) => Math.abs(face.ageYears - trainMeanAge)))),
     heldoutExpressionAgreementOfTrainMajority: round(mean(heldout.map((face) => (argmax(face.expression) === majority ? 1 : 0)))),
     trainMajorityExpression: labels.expression.labels[majority] ?? String(majority),
+    heldoutMeanShapeNme: round(mean(meanShapeNme)),
   };
 }
 
@@ -232,7 +260,8 @@ function printReport(report: EvaluationReport): void {
   const base = report.baselines;
   console.log(
     `label-only baselines on held-out: age MAE of the training mean ${base.heldoutAgeMaeOfTrainMean} years; ` +
-      `agreement of always "${base.trainMajorityExpression}" ${base.heldoutExpressionAgreementOfTrainMajority}`,
+      `agreement of always "${base.trainMajorityExpression}" ${base.heldoutExpressionAgreementOfTrainMajority}; ` +
+      `landmark NME of the training mean shape in the detector box ${base.heldoutMeanShapeNme}`,
   );
 }
 
