@@ -37,7 +37,7 @@ export function officialFixtureDir(): string | null {
 export const officialFixtureSkipReason =
   'official Faceptor fixture not found: set FACEPTOR_OFFICIAL_FIXTURE or place ../shared/fixtures/faceptor-official beside the checkout';
 
-/** Debian's Python, which sees python3-torch and python3-onnx (a pyenv python3 on PATH may not). */
+/** Debian's Python, which imports python3-torch and python3-onnx (a pyenv python3 on PATH may not). */
 export const systemPython = process.env.FACEPTOR_PYTHON ?? '/usr/bin/python3';
 
 /** Folder of the real face photos copied into the repository, with their provenance table. */

@@ -2,7 +2,7 @@
 
 The ranks meet through a file store (FACEPTOR_DIST_INIT_METHOD), and gloo talks over the loopback
 interface only: torch 1.13's TCPStore, which torchrun's rendezvous uses, listens on every interface
-whatever MASTER_ADDR says, so these tests do not start torchrun.
+whatever MASTER_ADDR is, so these tests do not start torchrun.
 """
 
 from __future__ import annotations

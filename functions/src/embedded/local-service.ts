@@ -42,7 +42,7 @@ function hostForUrl(host: string): string {
  * Returns the API key store: the keys of FACEPTOR_API_KEYS when set, otherwise the hashed keys in
  * the data folder, creating and announcing one key when there is none yet.
  */
-/** The key store that requests are checked against: the configured keys, else the data folder's file. */
+/** Choose the key store that requests are checked against: the configured keys, else the data folder's file. */
 function apiKeyStore(config: Config, local: LocalAdapters): ApiKeyStore {
   return config.apiKeys.length > 0 ? StaticApiKeyStore.fromKeys(config.apiKeys) : local.apiKeys;
 }

@@ -127,7 +127,7 @@ async function readHeader(input: Buffer, format: AcceptedImageFormat, maxPixels:
   return metadata;
 }
 
-/** The error's message on one line, with the repeated lines that libvips emits given once. */
+/** Format the error's message on one line, giving each repeated libvips line once. */
 function errorText(error: unknown): string {
   const lines = (error instanceof Error ? error.message : String(error))
     .split('\n')

@@ -61,7 +61,7 @@ export function upsampleLogitsBilinear(logits: Float32Tensor, outHeight: number,
 
 /**
  * Default reach of parsing labels around a tanh-warped crop, in normalized half-widths of the pre-warp crop.
- * At f = 0.8 the pre-warp point 1.5 lands at 0.93 of the warped half-width: the region holds the face, its
+ * At f = 0.8 the pre-warp point 1.5 lands at 0.93 of the warped half-width: the region contains the face, its
  * hair and some background.
  */
 export const defaultParsingReach = 1.5;
@@ -177,7 +177,7 @@ function argmaxPerPixel(logits: Float32Array, channels: number, size: number): U
 }
 
 /**
- * The label at crop point (x, y) when every in-crop neighbour with a positive bilinear weight has the same
+ * Return the label at crop point (x, y) when every in-crop neighbour with a positive bilinear weight has the same
  * argmax, else -1. It is exact: a sum of logit vectors with non-negative weights, each of whose largest
  * entry is class k, also has its largest entry at k. With no such neighbour every logit is 0, so class 0.
  */

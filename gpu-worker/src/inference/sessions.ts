@@ -189,7 +189,7 @@ export class SessionRegistry {
 }
 
 /**
- * Whether onnxruntime-node's native folder contains the provider's library. The npm package ships only the
+ * Check whether onnxruntime-node's native folder contains the provider's library. The npm package ships only the
  * CPU provider; `ONNXRUNTIME_NODE_INSTALL=cuda12` at install time adds the CUDA one. Checking first avoids
  * a failed, noisy library load per graph on machines without it.
  */

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { parseModelManifest, type ModelManifest } from '@faceptor/core/model-manifest';
 import type { OnnxGraph, SessionRegistry } from '../inference/sessions.ts';
 
-/** A head as the pipeline sees it: its manifest entry plus whether it may run. */
+/** Name of a head in the manifest's `heads` object. */
 export type HeadName = keyof ModelManifest['heads'];
 export const headNames = ['landmarks', 'parsing', 'age', 'expression', 'attributes', 'identity'] as const satisfies readonly HeadName[];
 
@@ -59,7 +59,7 @@ export async function openFaceptorModel(dir: string, registry: SessionRegistry, 
     for (const [name, graph] of Object.entries(manifest.graphs)) {
       const actual = await sha256File(path.join(dir, graph.file));
       if (actual !== graph.sha256) {
-        throw new Error(`graph "${name}" (${graph.file}) has sha256 ${actual} but the manifest says ${graph.sha256}; the folder is corrupt or was edited by hand`);
+        throw new Error(`graph "${name}" (${graph.file}) has sha256 ${actual} but the manifest lists ${graph.sha256}; the folder is corrupt or was edited by hand, so export it again`);
       }
     }
   }

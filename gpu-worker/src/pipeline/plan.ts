@@ -1,5 +1,5 @@
 /**
- * Which heads run for a request, and why the others do not. Pure: reads only the manifest and the request.
+ * Head planning: the heads that run for a request, and the reasons the others do not. Pure: reads only the manifest and the request.
  */
 import type { ModelManifest } from '@faceptor/core/model-manifest';
 import type { Task } from '@faceptor/core';
