@@ -24,7 +24,7 @@ from torch import nn
 
 from faceptor.train.losses import LossTerms, age_dldl_loss, landmark_loss, normalize_points
 
-__all__ = ['LossTerms', 'age_dldl_loss', 'landmark_loss', 'softmax_point_loss', 'soft_expression_loss', 'IdentityDistillation', 'pairwise_cosine']
+__all__ = ['LossTerms', 'age_dldl_loss', 'landmark_loss', 'softmax_point_loss', 'heatmap_cross_entropy', 'soft_expression_loss', 'IdentityDistillation', 'pairwise_cosine']
 
 
 def soft_expression_loss(logits: torch.Tensor, teacher_probabilities: torch.Tensor) -> LossTerms:
@@ -50,6 +50,31 @@ def softmax_point_loss(heatmap_logits: torch.Tensor, points: torch.Tensor, input
     predicted = torch.stack([(x + 0.5) / width, (y + 0.5) / height], dim=-1)
     loss = (normalize_points(points.float(), input_size) - predicted).norm(dim=-1).mean()
     return LossTerms(loss, {'softmax_coord': loss})
+
+
+def heatmap_cross_entropy(heatmap_logits: torch.Tensor, points: torch.Tensor, input_size: int, sigma: float) -> LossTerms:
+    """Cross-entropy between each map's spatial softmax and a Gaussian of std `sigma` map pixels around the target.
+
+    (B, P, h, w) logits and (B, P, 2) crop pixels. Unlike the expectation distance, every pixel gets a
+    gradient of (softmax - target), so the maps sharpen from the first steps. The minimum is the
+    target's entropy, not 0; the log reports the excess over it.
+    """
+    if not sigma > 0:
+        raise ValueError(f'heatmap target sigma must be positive, got {sigma}')
+    batch, count, height, width = heatmap_logits.shape
+    normalized = normalize_points(points.float(), input_size)
+    centers_x = normalized[..., 0:1] * width - 0.5  # map pixel coordinates, (B, P, 1)
+    centers_y = normalized[..., 1:2] * height - 0.5
+    xs = torch.arange(width, dtype=torch.float32)
+    ys = torch.arange(height, dtype=torch.float32)
+    target_x = torch.exp(-(xs - centers_x) ** 2 / (2 * sigma**2))  # (B, P, w)
+    target_y = torch.exp(-(ys - centers_y) ** 2 / (2 * sigma**2))  # (B, P, h)
+    target = (target_y[..., :, None] * target_x[..., None, :]).reshape(batch, count, -1)
+    target = target / target.sum(dim=-1, keepdim=True).clamp(min=1e-12)
+    log_probabilities = torch.log_softmax(heatmap_logits.float().reshape(batch, count, -1), dim=-1)
+    loss = -(target * log_probabilities).sum(dim=-1).mean()
+    entropy = -(target * target.clamp(min=1e-12).log()).sum(dim=-1).mean()
+    return LossTerms(loss, {'cross_entropy_excess': loss - entropy})
 
 
 def pairwise_cosine(vectors: torch.Tensor) -> torch.Tensor:

@@ -27,6 +27,7 @@ from faceptor.model import count_parameters  # noqa: E402
 
 DEFAULT_CONFIG = TRAINING_DIR / 'configs' / 'demo-tiny.json'
 DEFAULT_PHOTOS = REPO_ROOT / 'test' / 'fixtures' / 'photos'
+DISTILLED_HEADS = ('landmarks', 'age', 'expression', 'identity')
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -36,7 +37,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--config', default=str(DEFAULT_CONFIG), help=f'distillation config JSON (default: {DEFAULT_CONFIG.relative_to(REPO_ROOT)})')
     parser.add_argument('--photos', default=str(DEFAULT_PHOTOS), help='folder the labels file\'s photo paths are relative to (default: test/fixtures/photos)')
     length = parser.add_mutually_exclusive_group()
-    length.add_argument('--steps', type=int, help='number of optimizer steps; the learning-rate schedule follows the steps, so a run repeats from its seed')
+    length.add_argument(
+        '--steps', type=int,
+        help='number of optimizer steps; the learning-rate schedule follows the steps, so a run repeats from its seed. '
+             '0 with --init-checkpoint only checks and exports that checkpoint (for example with other --untrained-heads)',
+    )
     length.add_argument('--minutes', type=float, help='train for this many minutes of wall time, with the learning-rate schedule following the clock (default: 45 when --steps is not given)')
     parser.add_argument('--seed', type=int, default=0, help='seed of the initialization, the face order and the augmentations (default: 0)')
     parser.add_argument('--threads', type=int, default=2, help='PyTorch intra-op threads (default: 2)')
@@ -44,15 +49,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--faces', type=int, help='train on only the first N training faces (for smoke tests)')
     parser.add_argument('--work-dir', default=os.path.join('/tmp', 'faceptor-distill'), help='folder for the step log and the latest checkpoint (default: /tmp/faceptor-distill)')
     parser.add_argument('--version', default='2.0.0', help='version written to the manifest (default: 2.0.0)')
+    parser.add_argument(
+        '--untrained-heads', default='',
+        help='comma-separated distilled heads (landmarks, age, expression, identity) to mark untrained in the manifest, '
+             'for heads whose held-out agreement is no better than a baseline without a network (default: none)',
+    )
     args = parser.parse_args(argv)
-    if args.steps is not None and args.steps < 1:
-        parser.error(f'--steps must be at least 1, got {args.steps}')
+    if args.steps is not None and args.steps < (0 if args.init_checkpoint else 1):
+        parser.error(f'--steps must be at least 1 (or 0 with --init-checkpoint), got {args.steps}')
     if args.minutes is not None and not args.minutes > 0:
         parser.error(f'--minutes must be positive, got {args.minutes}')
     if args.threads < 1:
         parser.error(f'--threads must be at least 1, got {args.threads}')
     if args.faces is not None and args.faces < 3:
         parser.error(f'--faces must be at least 3 (the identity loss compares pairs in a batch), got {args.faces}')
+    args.untrained_heads = [name.strip() for name in args.untrained_heads.split(',') if name.strip()]
+    unknown = sorted(set(args.untrained_heads) - set(DISTILLED_HEADS))
+    if unknown:
+        parser.error(f'--untrained-heads names {unknown}; valid heads: {", ".join(DISTILLED_HEADS)}')
     if args.steps is None and args.minutes is None:
         args.minutes = 45.0
     return args
@@ -97,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg, train_samples, heldout_samples, steps=args.steps, minutes=args.minutes,
         seed=args.seed, log_path=work_dir / 'steps.jsonl', checkpoint_path=work_dir / 'checkpoint.pt', init_state=init_state,
     )
-    history.append(run_description(args, cfg, result))
+    if result.steps:
+        history.append(run_description(args, cfg, result))
     torch.save({'step': result.steps, 'model': result.model.state_dict(), 'config': cfg.__dict__, 'history': history}, work_dir / 'checkpoint.pt')
     summary = {
         'steps': result.steps, 'seconds': round(result.seconds, 1), 'seed': args.seed, 'threads': args.threads,
@@ -110,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.out:
         info = model_info(args, labels, cfg, result, train_faces, train_photos, photo_hashes, history)
-        manifest = export_student(result.model, args.out, info)
+        manifest = export_student(result.model, args.out, info, result.landmark_output)
         print(f'wrote {args.out} ({manifest["name"]} {manifest["version"]}); trained heads: '
               f'{", ".join(name for name, head in manifest["heads"].items() if head["trained"])}', flush=True)
     return 0
@@ -140,11 +155,13 @@ def model_info(args, labels, cfg: DistillConfig, result, train_faces, train_phot
         labels_name = labels_path.name
     face_count = len(train_faces)
     described = f'{face_count} faces of {len(train_photos)} photos'
+    teacher_of = {
+        'landmarks': 'faceLandmark68Net labels', 'age': 'ageGenderNet labels', 'expression': 'faceExpressionNet labels',
+        'identity': 'faceRecognitionNet descriptors',
+    }
     trained_on = {
-        'landmarks': f'distilled from face-api faceLandmark68Net labels on {described}',
-        'age': f'distilled from face-api ageGenderNet labels on {described}',
-        'expression': f'distilled from face-api faceExpressionNet labels on {described}',
-        'identity': f'distilled from face-api faceRecognitionNet descriptors on {described}',
+        head: f'distilled from face-api {teacher} on {described}'
+        for head, teacher in teacher_of.items() if head not in args.untrained_heads
     }
     hashes = ', '.join(f'{photo} {photo_hashes[photo]}' for photo in train_photos)
     runs = ' Then '.join(f'{index + 1}) {line}.' for index, line in enumerate(history))
@@ -161,8 +178,8 @@ def model_info(args, labels, cfg: DistillConfig, result, train_faces, train_phot
     return DistilledModelInfo(
         name='faceptor-tiny', version=args.version,
         description=(
-            f'Demo Faceptor-tiny distilled on {face_count} faces from face-api teacher labels; landmarks, age, '
-            'expression and identity are trained, attributes and parsing are not. Not the official Faceptor weights.'
+            f'Demo Faceptor-tiny distilled on {face_count} faces from face-api teacher labels; trained heads: '
+            f'{", ".join(trained_on) or "none"}; every other head is untrained. Not the official Faceptor weights.'
         ),
         source_file=labels_name, source_sha256=file_sha256(labels_path), source_notes=notes,
         license_id='see-notes', license_notes=license_notes, trained_on=trained_on,

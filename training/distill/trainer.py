@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from faceptor.config import FaceptorConfig, get_config
+from faceptor.export import SoftmaxHeatmapOutput
 from faceptor.labels import ARCFACE_TEMPLATE_112, CLIP_MEAN, CLIP_STD, FACE_MEAN, FACE_STD, LANDMARK_SCHEMES
 from faceptor.model import Faceptor, build_model
 from faceptor.train.losses import soft_argmax
@@ -20,13 +21,14 @@ from faceptor.train.losses import soft_argmax
 from . import crops
 from .augment import GeometricJitter, PhotometricJitter, flip_point_order, jitter_matrix, photometric
 from .data import TeacherFace, load_photo
-from .objectives import IdentityDistillation, age_dldl_loss, landmark_loss, pearson, pairwise_cosine, soft_expression_loss, softmax_point_loss
+from .objectives import IdentityDistillation, age_dldl_loss, heatmap_cross_entropy, landmark_loss, pearson, pairwise_cosine, soft_expression_loss, softmax_point_loss
 
 LANDMARK_TASK = 'align_300w'
 AGE_TASK = 'age_morph2'
 EXPRESSION_TASK = 'affect_rafdb'
 _, _, FIVE_POINT_GROUPS, LANDMARK_CROP_SCALE = LANDMARK_SCHEMES[LANDMARK_TASK]
 TEMPLATE_SIZE = 112
+LOSS_NAMES = ('landmarks', 'landmarks_softmax', 'landmarks_ce', 'age', 'expression', 'identity')
 
 
 @dataclass
@@ -61,12 +63,36 @@ class DistillConfig:
     """Std of the noise added to each teacher alignment point, as a fraction of the eye distance. It
     imitates the student's own landmark error, which places the face crop at serving time."""
     photometric: dict = field(default_factory=dict)
+    position_init: str = 'random'
+    """Encoder position table at initialization: `random` (the official N(0, width^-0.5)) or `sincos`
+    (a 2-D sine-cosine code of the token grid times `position_init_scale`, then trained). From random
+    weights the sine-cosine table lets the heatmaps vary with position from the first steps."""
+    position_init_scale: float = 3.0
+    landmark_decoding: str = 'sigmoid'
+    """Point decoding the landmark head is trained for: `sigmoid` (the official soft-argmax) or
+    `softmax` (the expectation of each map's spatial softmax). With `softmax` the export appends
+    faceptor.export.SoftmaxHeatmapOutput, so the worker's official decoder reads the softmax expectation."""
+    landmark_prior_sigma: float = 0.0
+    """With `softmax` decoding: std, in heatmap pixels, of a fixed Gaussian log-prior around the training
+    faces' mean shape, added to the heatmap logits (0: no prior). A network that has learned nothing
+    then answers the mean shape instead of the crop center."""
+    landmark_target_sigma: float = 1.0
+    """Std, in heatmap pixels, of the Gaussian target of the `landmarks_ce` loss."""
     eval_every: int = 150
     log_every: int = 10
 
     def __post_init__(self) -> None:
         if self.face_alignment not in ('teacher', 'student'):
             raise ValueError(f'face_alignment {self.face_alignment!r} is invalid; valid values: teacher, student')
+        if self.position_init not in ('random', 'sincos'):
+            raise ValueError(f'position_init {self.position_init!r} is invalid; valid values: random, sincos')
+        if self.landmark_decoding not in ('sigmoid', 'softmax'):
+            raise ValueError(f'landmark_decoding {self.landmark_decoding!r} is invalid; valid values: sigmoid, softmax')
+        if self.landmark_prior_sigma and self.landmark_decoding != 'softmax':
+            raise ValueError('landmark_prior_sigma needs landmark_decoding "softmax"; set it to 0 or switch the decoding')
+        unknown = sorted(set(self.loss_weights) - set(LOSS_NAMES))
+        if unknown:
+            raise ValueError(f'loss_weights has unknown losses {unknown}; valid losses: {", ".join(LOSS_NAMES)}')
 
     @classmethod
     def from_file(cls, path: str | Path) -> 'DistillConfig':
@@ -188,8 +214,16 @@ class BatchBuilder:
             identities=torch.from_numpy(np.stack([s.face.identity for s in samples])).to(torch.float32),
         )
 
+    def mean_shape(self, samples: list[Sample]) -> np.ndarray:
+        """(68, 2) mean of the teacher points in the landmark crop without jitter, in crop pixels."""
+        size = self.cfg.dense_input_size
+        return np.mean([
+            crops.map_points(sample.face.landmarks, crops.box_crop_matrix(sample.face.box, size, LANDMARK_CROP_SCALE))
+            for sample in samples
+        ], axis=0)
+
     def student_face_crops(self, batch: Batch, heatmaps: torch.Tensor, rng: np.random.Generator | None) -> torch.Tensor:
-        """Face crops aligned on the points the student reads from `heatmaps` (as the worker decodes them)."""
+        """Face crops aligned on the points the student reads from the served `heatmaps` (as the worker decodes them)."""
         size = self.cfg.dense_input_size
         crop_points = soft_argmax(heatmaps.detach()).double().numpy() * size - 0.5
         faces = []
@@ -201,13 +235,55 @@ class BatchBuilder:
         return torch.stack(faces)
 
 
-class Student(nn.Module):
-    """The Faceptor student plus the training-only identity projection."""
+def gaussian_log_prior(points: np.ndarray, input_size: int, map_side: int, sigma: float) -> torch.Tensor:
+    """(P, map_side, map_side) log-density of an isotropic Gaussian of std `sigma` map pixels around each of
+    the (P, 2) crop-pixel `points`, up to a constant per map (the softmax ignores it)."""
+    centers = (torch.from_numpy(np.asarray(points, dtype=np.float64)).float() + 0.5) / input_size * map_side - 0.5
+    grid = torch.arange(map_side, dtype=torch.float32)
+    dx = grid[None, None, :] - centers[:, 0, None, None]
+    dy = grid[None, :, None] - centers[:, 1, None, None]
+    return -(dx**2 + dy**2) / (2 * sigma**2)
 
-    def __init__(self, model: Faceptor, teacher_identity_dim: int) -> None:
+
+def sincos_position_table(model: Faceptor, scale: float) -> None:
+    """Overwrite the encoder's position table with a 2-D sine-cosine code of its grid times `scale`.
+
+    A quarter of the width each for sin(x w), cos(x w), sin(y w), cos(y w), with frequencies w from 1
+    down to 1/100 per grid step; the class-token row is set to zero.
+    """
+    table = model.backbone_module.visual.positional_embedding
+    rows, width = table.shape
+    side = math.isqrt(rows - 1)
+    if side * side != rows - 1 or width % 4:
+        raise ValueError(f'position table of shape {tuple(table.shape)} is not 1 + side^2 rows of a width divisible by 4')
+    quarter = width // 4
+    frequencies = 1.0 / (100.0 ** (torch.arange(quarter, dtype=torch.float32) / quarter))
+    ys, xs = torch.meshgrid(torch.arange(side, dtype=torch.float32), torch.arange(side, dtype=torch.float32), indexing='ij')
+    x_angles = xs.reshape(-1, 1) * frequencies
+    y_angles = ys.reshape(-1, 1) * frequencies
+    code = torch.cat([x_angles.sin(), x_angles.cos(), y_angles.sin(), y_angles.cos()], dim=1)
+    with torch.no_grad():
+        table[0].zero_()
+        table[1:] = code * scale
+
+
+class Student(nn.Module):
+    """The Faceptor student, the training-only identity projection and, for softmax landmark decoding,
+    the heatmap rewrite that the export appends to the landmark graph."""
+
+    def __init__(
+        self, model: Faceptor, teacher_identity_dim: int, landmark_output: SoftmaxHeatmapOutput | None = None,
+        landmark_target_sigma: float = 1.0,
+    ) -> None:
         super().__init__()
         self.model = model
         self.identity_loss = IdentityDistillation(model.cfg.identity_dim, teacher_identity_dim)
+        self.landmark_output = landmark_output
+        self.landmark_target_sigma = landmark_target_sigma
+
+    def served_heatmaps(self, heatmap_logits: torch.Tensor) -> torch.Tensor:
+        """The heatmaps the exported graph returns for these logits."""
+        return heatmap_logits if self.landmark_output is None else self.landmark_output(heatmap_logits)
 
     def losses(
         self, batch: Batch, weights: dict, builder: 'BatchBuilder | None' = None, rng: np.random.Generator | None = None,
@@ -217,10 +293,18 @@ class Student(nn.Module):
         When the batch has no face crops yet, `builder` makes them from this step's landmark heatmaps.
         """
         model = self.model
+        size = model.cfg.dense_input_size
         dense_features = model.encode(batch.dense)
-        heatmaps = model.interpret(dense_features, LANDMARK_TASK)
-        landmark = landmark_loss(heatmaps, batch.points, model.cfg.dense_input_size)
-        landmark_softmax = softmax_point_loss(heatmaps, batch.points, model.cfg.dense_input_size)
+        raw = model.interpret(dense_features, LANDMARK_TASK)
+        heatmaps = self.served_heatmaps(raw)
+        scored = raw if self.landmark_output is None else self.landmark_output.prior_logits(raw)
+        terms = {}
+        if weights.get('landmarks'):
+            terms['landmarks'] = landmark_loss(heatmaps, batch.points, size)
+        if weights.get('landmarks_softmax'):
+            terms['landmarks_softmax'] = softmax_point_loss(scored, batch.points, size)
+        if weights.get('landmarks_ce'):
+            terms['landmarks_ce'] = heatmap_cross_entropy(scored, batch.points, size, self.landmark_target_sigma)
         face = batch.face
         if face is None:
             if builder is None:
@@ -231,8 +315,8 @@ class Student(nn.Module):
         expression = soft_expression_loss(model.interpret(face_features, EXPRESSION_TASK), batch.expressions)
         identity = self.identity_loss(model.embed_identity(face_features), batch.identities)
 
-        terms = {'landmarks': landmark, 'landmarks_softmax': landmark_softmax, 'age': age, 'expression': expression, 'identity': identity}
-        total = sum(weights[name] * term.total for name, term in terms.items())
+        terms.update({'age': age, 'expression': expression, 'identity': identity})
+        total = sum(weights.get(name, 0.0) * term.total for name, term in terms.items())
         log = {'loss': float(total)}
         for name, term in terms.items():
             for part, value in term.parts.items():
@@ -300,7 +384,9 @@ class FaceStream:
 
 
 @torch.no_grad()
-def quick_check(model: Faceptor, builder: BatchBuilder, samples: list[Sample], chunk: int = 32) -> dict[str, float]:
+def quick_check(
+    model: Faceptor, builder: BatchBuilder, samples: list[Sample], chunk: int = 32, landmark_output: nn.Module | None = None,
+) -> dict[str, float]:
     """Agreement with the teacher in PyTorch, in the serving order: landmarks from the detector box,
     then the face crop aligned on the student's own landmarks.
 
@@ -314,7 +400,10 @@ def quick_check(model: Faceptor, builder: BatchBuilder, samples: list[Sample], c
     for start in range(0, len(samples), chunk):
         part = samples[start:start + chunk]
         dense = torch.stack([builder.landmark_crop(sample, None)[0] for sample in part])
-        crop_points = soft_argmax(model.interpret(model.encode(dense), LANDMARK_TASK)).double().numpy() * size - 0.5
+        heatmaps = model.interpret(model.encode(dense), LANDMARK_TASK)
+        if landmark_output is not None:
+            heatmaps = landmark_output(heatmaps)
+        crop_points = soft_argmax(heatmaps).double().numpy() * size - 0.5
         predicted = []
         for sample, points in zip(part, crop_points):
             matrix = crops.box_crop_matrix(sample.face.box, size, LANDMARK_CROP_SCALE)
@@ -353,6 +442,27 @@ class RunResult:
     seconds: float
     final_log: dict
     checks: dict
+    landmark_output: SoftmaxHeatmapOutput | None = None
+    """The heatmap rewrite to export with the landmark graph (softmax decoding only)."""
+
+
+def build_student(cfg: DistillConfig, train_samples: list[Sample], teacher_identity_dim: int, init_state: dict | None) -> Student:
+    """A student for `cfg`: fresh weights (with the configured position table) or `init_state`, and the
+    landmark heatmap rewrite, whose prior is the mean shape of `train_samples`."""
+    model = build_model(cfg.model_config())
+    if cfg.position_init == 'sincos':
+        sincos_position_table(model, cfg.position_init_scale)
+    if init_state is not None:
+        model.load_state_dict(init_state)
+    landmark_output = None
+    if cfg.landmark_decoding == 'softmax':
+        prior = None
+        if cfg.landmark_prior_sigma:
+            size = cfg.dense_input_size
+            map_side = 4 * model.cfg.token_grid(size)
+            prior = gaussian_log_prior(BatchBuilder(cfg).mean_shape(train_samples), size, map_side, cfg.landmark_prior_sigma)
+        landmark_output = SoftmaxHeatmapOutput(prior)
+    return Student(model, teacher_identity_dim, landmark_output, cfg.landmark_target_sigma)
 
 
 def train(
@@ -371,11 +481,8 @@ def train(
         raise ValueError(f'distillation needs at least 3 training faces, got {len(train_samples)}')
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    model_cfg = cfg.model_config()
     teacher_dim = len(train_samples[0].face.identity)
-    student = Student(build_model(model_cfg), teacher_dim)
-    if init_state is not None:
-        student.model.load_state_dict(init_state)
+    student = build_student(cfg, train_samples, teacher_dim, init_state)
     student.train()
     optimizer = build_optimizer(student, cfg)
     builder = BatchBuilder(cfg)
@@ -429,7 +536,7 @@ def train(
             record = {'step': step, 'lr': lr, 'seconds': round(time.monotonic() - started, 1), **{k: round(v, 5) for k, v in log.items()}}
             write(record, step % cfg.log_every == 0 or step == 1)
             if cfg.eval_every and step % cfg.eval_every == 0 and heldout_samples:
-                write({'step': step, 'heldout_check': quick_check(student.model, builder, heldout_samples)}, True)
+                write({'step': step, 'heldout_check': quick_check(student.model, builder, heldout_samples, landmark_output=student.landmark_output)}, True)
                 if checkpoint_path:
                     torch.save({'step': step, 'model': student.model.state_dict(), 'config': cfg.__dict__}, checkpoint_path)
     finally:
@@ -438,8 +545,8 @@ def train(
 
     seconds = time.monotonic() - started
     student.model.eval()
-    checks = {'train': quick_check(student.model, builder, train_samples)}
+    checks = {'train': quick_check(student.model, builder, train_samples, landmark_output=student.landmark_output)}
     if heldout_samples:
-        checks['heldout'] = quick_check(student.model, builder, heldout_samples)
-    return RunResult(model=student.model, steps=step, seconds=seconds, final_log=log, checks=checks)
+        checks['heldout'] = quick_check(student.model, builder, heldout_samples, landmark_output=student.landmark_output)
+    return RunResult(model=student.model, steps=step, seconds=seconds, final_log=log, checks=checks, landmark_output=student.landmark_output)
 

@@ -69,6 +69,44 @@ class ExportOptions:
     description: str = ''
     dummy_batch: int = 1
     extra: dict = field(default_factory=dict)
+    landmark_output: nn.Module | None = None
+    """Module applied to the landmark heatmap logits inside the landmarks graph, for models trained with
+    a different heatmap decoding than the official one (see `SoftmaxHeatmapOutput`); None exports the
+    official logits unchanged."""
+
+
+class SoftmaxHeatmapOutput(nn.Module):
+    """Heatmap logits of a model trained for the spatial-softmax expectation, rewritten so that the
+    official decoder (sigmoid weights, see `faceptor.train.losses.soft_argmax`) reads the same points.
+
+    out = logits + log_prior - logsumexp(logits + log_prior) - margin, per map. Every value is then at
+    most -margin, where sigmoid(z) = exp(z) * (1 - O(exp(-margin))), so the sigmoid-weighted mean
+    position equals the softmax-weighted one to a relative exp(-margin). The map's sigmoid mass is then
+    about exp(-margin), which must stay above the decoder's 1e-6 floor on the mass (exp(-13.8)), so the
+    margin lies in [8, 12]. `log_prior` is an optional fixed (Q, H, W) log-density added before the
+    softmax (the demo model's mean-shape prior).
+    """
+
+    def __init__(self, log_prior: torch.Tensor | None = None, margin: float = 10.0) -> None:
+        super().__init__()
+        if not 8 <= margin <= 12:
+            raise ValueError(f'margin must lie in [8, 12] (sigmoid close to exp, mass above the 1e-6 floor), got {margin}')
+        self.register_buffer('log_prior', None if log_prior is None else log_prior.detach().clone().float())
+        self.margin = float(margin)
+
+    def prior_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """Logits plus the log-prior: the softmax of each map is the point's distribution."""
+        if self.log_prior is None:
+            return logits
+        if not torch.jit.is_tracing() and tuple(self.log_prior.shape) != tuple(logits.shape[1:]):
+            raise ValueError(f'log_prior has shape {tuple(self.log_prior.shape)}; the heatmaps are {tuple(logits.shape[1:])}')
+        return logits + self.log_prior
+
+    def forward(self, logits: torch.Tensor) -> torch.Tensor:
+        combined = self.prior_logits(logits)
+        flat = combined.flatten(2)
+        normalizer = torch.logsumexp(flat, dim=2, keepdim=True)
+        return (flat - normalizer - self.margin).reshape(combined.shape)
 
 
 def select_heads(cfg: FaceptorConfig, requested: dict[str, str | None]) -> HeadSelection:
@@ -175,14 +213,16 @@ class ValuesGraph(DecoderGraph):
 class MapGraph(DecoderGraph):
     """Decoder levels -> (N, Q, 4S, 4S) map logits of one map task."""
 
-    def __init__(self, model: Faceptor, task: str, side: int) -> None:
+    def __init__(self, model: Faceptor, task: str, side: int, output: nn.Module | None = None) -> None:
         super().__init__(model, [task], side)
         self.map_head = model.heads_module.interpreters['map_v2']
         self.side = side
+        self.output = output
 
     def forward(self, *levels: torch.Tensor) -> torch.Tensor:
         output, src = self.run(levels)
-        return self.map_head(output, src, self.side)
+        logits = self.map_head(output, src, self.side)
+        return logits if self.output is None else self.output(logits)
 
 
 def block_diagonal_mask(sizes: list[int]) -> torch.Tensor:
@@ -316,8 +356,9 @@ def export_model(model: Faceptor, out_dir: str, heads: HeadSelection, source: So
         for graph_name, task, output in (('landmarks', heads.landmarks, 'heatmap_logits'), ('parsing', heads.parsing, 'parsing_logits')):
             if task:
                 print(f'exporting {graph_name} ({task})', flush=True)
+                rewrite = options.landmark_output if graph_name == 'landmarks' else None
                 graphs[graph_name] = export_graph(
-                    MapGraph(model, task, side), level_inputs(example), [output], os.path.join(out_dir, f'{graph_name}.onnx')
+                    MapGraph(model, task, side, rewrite), level_inputs(example), [output], os.path.join(out_dir, f'{graph_name}.onnx')
                 )
 
     manifest = build_manifest(cfg, model, heads, source, options, graphs, encoders)

@@ -18,7 +18,7 @@ ARCHITECTURE_FIELDS = (
     'decoder_width', 'decoder_layers', 'decoder_heads', 'decoder_ffn', 'levels', 'parameters',
 )
 ARCHITECTURE_FIELD_TYPES = {'config': str, 'levels': list}
-SOURCE_KINDS = ('official-checkpoint', 'fixture-formula', 'random-init')
+SOURCE_KINDS = ('official-checkpoint', 'fixture-formula', 'random-init', 'distilled-here')
 HEAD_COMMON_FIELDS = {
     'trained': bool, 'trained_on': (str, type(None)), 'source_task': str, 'graph': str, 'encoder': str, 'output': str,
 }

@@ -58,6 +58,9 @@ export interface EvaluationReport {
     heldoutAgeMaeOfTrainMean: number;
     heldoutExpressionAgreementOfTrainMajority: number;
     trainMajorityExpression: string;
+    /** Agreement of always answering the held-out split's own most frequent class: a bound no label-only predictor can beat. */
+    heldoutExpressionAgreementOfHeldoutMajority: number;
+    heldoutMajorityExpression: string;
     /** NME of the training faces' mean landmark shape (in landmark-crop coordinates) placed in each held-out detector box. */
     heldoutMeanShapeNme: number;
   };
@@ -180,13 +183,19 @@ function labelBaselines(labels: TeacherLabels, landmarkCropScale: number): Evalu
   });
 
   const trainMeanAge = mean(train.map((face) => face.ageYears));
-  const counts = new Array<number>(labels.expression.labels.length).fill(0);
-  for (const face of train) counts[argmax(face.expression)]! += 1;
-  const majority = argmax(counts);
+  const majorityClass = (faces: readonly LabelledFace[]): number => {
+    const counts = new Array<number>(labels.expression.labels.length).fill(0);
+    for (const face of faces) counts[argmax(face.expression)]! += 1;
+    return argmax(counts);
+  };
+  const majority = majorityClass(train);
+  const heldoutMajority = majorityClass(heldout);
   return {
     heldoutAgeMaeOfTrainMean: round(mean(heldout.map((face) => Math.abs(face.ageYears - trainMeanAge)))),
     heldoutExpressionAgreementOfTrainMajority: round(mean(heldout.map((face) => (argmax(face.expression) === majority ? 1 : 0)))),
     trainMajorityExpression: labels.expression.labels[majority] ?? String(majority),
+    heldoutExpressionAgreementOfHeldoutMajority: round(mean(heldout.map((face) => (argmax(face.expression) === heldoutMajority ? 1 : 0)))),
+    heldoutMajorityExpression: labels.expression.labels[heldoutMajority] ?? String(heldoutMajority),
     heldoutMeanShapeNme: round(mean(meanShapeNme)),
   };
 }
@@ -260,7 +269,8 @@ function printReport(report: EvaluationReport): void {
   const base = report.baselines;
   console.log(
     `label-only baselines on held-out: age MAE of the training mean ${base.heldoutAgeMaeOfTrainMean} years; ` +
-      `agreement of always "${base.trainMajorityExpression}" ${base.heldoutExpressionAgreementOfTrainMajority}; ` +
+      `agreement of always "${base.trainMajorityExpression}" (training majority) ${base.heldoutExpressionAgreementOfTrainMajority}, ` +
+      `of always "${base.heldoutMajorityExpression}" (held-out majority) ${base.heldoutExpressionAgreementOfHeldoutMajority}; ` +
       `landmark NME of the training mean shape in the detector box ${base.heldoutMeanShapeNme}`,
   );
 }
