@@ -2,7 +2,7 @@
 """Export a Faceptor model to a model folder: ONNX graphs plus manifest.json (faceptor.model/v1).
 
 Examples:
-    /usr/bin/python3 training/export_onnx.py --config tiny --random-seed 0 --out models/faceptor-tiny
+    /usr/bin/python3 training/export_onnx.py --config tiny --random-seed 0 --out /tmp/faceptor-tiny-random
     /usr/bin/python3 training/export_onnx.py --config base --checkpoint checkpoint_rank0_iter_50000.pth.tar --out models/faceptor-base
     /usr/bin/python3 training/export_onnx.py --config base --fixture-weights ../shared/fixtures/faceptor-official --out /tmp/base-fixture
 """

@@ -169,6 +169,12 @@ def model_info(args, labels, cfg: DistillConfig, result, train_faces, train_phot
         f'Distilled in this repository, in {len(history)} run(s): {runs} '
         f'Training split of {labels_name}: {described}. Training photos (sha256): {hashes}.'
     )
+    if cfg.landmark_decoding == 'softmax':
+        prior = f'plus a fixed Gaussian log-prior (std {cfg.landmark_prior_sigma:g} heatmap pixels) around the training mean shape, ' if cfg.landmark_prior_sigma else ''
+        notes += (
+            f' The landmark graph returns its heatmap logits {prior}as a per-map log-softmax minus 10, so the '
+            'official sigmoid soft-argmax decoder reads the softmax expectation the head was trained for.'
+        )
     license_notes = (
         'Weights trained by this project from teacher outputs. Teachers: the face-api networks of npm '
         '@vladmandic/face-api 1.7.15 (MIT License). Photos: test/fixtures/photos, licensed as '

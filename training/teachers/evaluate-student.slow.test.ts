@@ -36,7 +36,7 @@ describe('shipped faceptor-tiny', () => {
     committed = JSON.parse(await readFile(metricsPath, 'utf8')) as EvaluationReport;
   });
 
-  it('is a distilled model whose trained heads all have a teacher', () => {
+  it('trained heads all have a teacher', () => {
     expect(manifest.source.kind).toBe('distilled-here');
     expect(trained.length).toBeGreaterThan(0);
     for (const name of trained) {
@@ -49,7 +49,7 @@ describe('shipped faceptor-tiny', () => {
     }
   });
 
-  it('marks a head trained only when it beats the label-only baseline on held-out faces', () => {
+  it('trained heads beat label-only baselines', () => {
     const heldout = committed.splits.heldout;
     const base = committed.baselines;
     expect(committed.model.trainedHeads.slice().sort()).toEqual(trained);

@@ -58,7 +58,7 @@ export interface EvaluationReport {
     heldoutAgeMaeOfTrainMean: number;
     heldoutExpressionAgreementOfTrainMajority: number;
     trainMajorityExpression: string;
-    /** Agreement of always answering the held-out split's own most frequent class: a bound no label-only predictor can beat. */
+    /** Agreement of always predicting the held-out split's own most frequent class, the best that any constant prediction scores there. */
     heldoutExpressionAgreementOfHeldoutMajority: number;
     heldoutMajorityExpression: string;
     /** NME of the training faces' mean landmark shape (in landmark-crop coordinates) placed in each held-out detector box. */

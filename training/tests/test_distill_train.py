@@ -198,7 +198,7 @@ def softmax_expectation(logits: torch.Tensor) -> torch.Tensor:
     return torch.stack([(x + 0.5) / width, (y + 0.5) / height], dim=-1)
 
 
-def test_softmax_heatmap_output_makes_the_official_decoder_read_the_softmax_expectation():
+def test_softmax_output_matches_sigmoid_decoder():
     torch.manual_seed(0)
     logits = torch.randn(2, 5, 16, 16) * 4
     prior = torch.randn(5, 16, 16)
@@ -211,14 +211,14 @@ def test_softmax_heatmap_output_makes_the_official_decoder_read_the_softmax_expe
     assert not torch.allclose(soft_argmax(logits + prior).double(), expected, atol=1e-2)
 
 
-def test_softmax_heatmap_output_rejects_a_margin_below_the_mass_floor():
+def test_softmax_output_rejects_bad_settings():
     with pytest.raises(ValueError, match='margin must lie in'):
         SoftmaxHeatmapOutput(None, margin=16.0)
     with pytest.raises(ValueError, match='log_prior has shape'):
         SoftmaxHeatmapOutput(torch.zeros(3, 8, 8))(torch.zeros(1, 3, 16, 16))
 
 
-def test_gaussian_log_prior_peaks_at_the_points():
+def test_log_prior_peaks_at_points():
     # Crop pixel 63.5 of a 128 crop is map coordinate 15.5 of 32; pixel 15.5 is map 3.5, pixel 0 is map -0.375.
     prior = gaussian_log_prior(np.array([[63.5, 15.5], [0.0, 0.0]]), 128, 32, 2.0)
     assert prior.shape == (2, 32, 32)
@@ -230,7 +230,7 @@ def test_gaussian_log_prior_peaks_at_the_points():
     assert 16.0 / 128 < y < 17.0 / 128
 
 
-def test_heatmap_cross_entropy_is_smallest_at_the_target():
+def test_heatmap_cross_entropy_minimum():
     points = torch.tensor([[[40.0, 72.0]]])  # map pixel (9.625, 17.625) of a 32 map over a 128 crop
     target = gaussian_log_prior(points[0].numpy(), 128, 32, 1.0)[None]
     at_target = heatmap_cross_entropy(target, points, 128, 1.0)
@@ -245,7 +245,7 @@ def test_heatmap_cross_entropy_is_smallest_at_the_target():
         heatmap_cross_entropy(target, points, 128, 0.0)
 
 
-def test_sincos_position_table_codes_the_grid():
+def test_sincos_table_codes_grid():
     model = build_model(DistillConfig.from_file(CONFIG).model_config())
     sincos_position_table(model, 3.0)
     table = model.backbone_module.visual.positional_embedding.detach()
@@ -259,9 +259,10 @@ def test_sincos_position_table_codes_the_grid():
     assert len({tuple(r.tolist()) for r in table[1:]}) == side * side
 
 
-def test_student_with_prior_answers_the_mean_shape_before_training(few_samples):
+def test_untrained_student_gives_mean_shape(few_samples):
     cfg = DistillConfig.from_file(CONFIG)
-    assert cfg.landmark_decoding == 'softmax' and cfg.landmark_prior_sigma > 0
+    assert cfg.landmark_decoding == 'softmax'
+    assert cfg.landmark_prior_sigma > 0
     student = build_student(cfg, few_samples, 128, None)
     mean_shape = BatchBuilder(cfg).mean_shape(few_samples)
     # A map head that outputs zeros leaves only the prior, whose expectation is the mean shape
@@ -278,7 +279,7 @@ def test_student_with_prior_answers_the_mean_shape_before_training(few_samples):
     assert np.all(np.abs(points - center) <= np.abs(mean_shape - center) + 0.05)
 
 
-def test_config_rejects_a_prior_without_softmax_decoding():
+def test_config_rejects_bad_landmark_settings():
     with pytest.raises(ValueError, match='needs landmark_decoding "softmax"'):
         DistillConfig(landmark_prior_sigma=3.0)
     with pytest.raises(ValueError, match='unknown losses'):

@@ -154,7 +154,13 @@ def test_committed_tiny_model_is_valid():
     manifest = json.loads(manifest_path.read_text())
     validate_manifest(manifest, str(TINY_FOLDER))
     assert manifest['name'] == 'faceptor-tiny'
-    assert all(head['trained'] is False for head in manifest['heads'].values())
+    # The committed model is the distilled demo (docs/model-card.md): no teacher exists for attributes or
+    # parsing, so those stay untrained, and every trained head names what it was distilled from.
+    assert manifest['source']['kind'] == 'distilled-here'
+    for name in ('attributes', 'parsing'):
+        assert manifest['heads'][name]['trained'] is False and manifest['heads'][name]['trained_on'] is None
+    for name, head in manifest['heads'].items():
+        assert head['trained'] == (head['trained_on'] is not None), name
 
 
 def test_validate_manifest_lists_every_problem(tiny_export: Path):
