@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Train the demo faceptor-tiny by distilling teacher labels, then export it as a model folder.
 
-Example (one run from random weights; docs/model-card.md lists the two runs that made models/faceptor-tiny):
-    /usr/bin/python3 training/distill/train_demo.py --labels training/data/teacher-labels.json --out models/faceptor-tiny
+Example, the run that made models/faceptor-tiny (docs/model-card.md):
+    /usr/bin/python3 training/distill/train_demo.py --labels training/data/teacher-labels.json \
+        --steps 1800 --seed 0 --untrained-heads identity --out models/faceptor-tiny
 """
 
 from __future__ import annotations
