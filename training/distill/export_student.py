@@ -7,7 +7,6 @@ and per-head training fields. The graph files and their sha256 values stay as th
 
 from __future__ import annotations
 
-import copy
 import json
 import shutil
 from dataclasses import dataclass
@@ -62,7 +61,7 @@ def export_student(model: Faceptor, out_dir: str | Path, info: DistilledModelInf
     for name, head in manifest['heads'].items():
         head['trained'] = name in info.trained_on
         head['trained_on'] = info.trained_on.get(name)
-    check_manifest(manifest, staging)
+    validate_manifest(manifest, str(staging))
     manifest_path.write_text(json.dumps(manifest, indent=2) + '\n', encoding='utf-8')
 
     if out_dir.exists():
@@ -70,7 +69,3 @@ def export_student(model: Faceptor, out_dir: str | Path, info: DistilledModelInf
     staging.rename(out_dir)
     return manifest
 
-
-def check_manifest(manifest: dict, folder: Path) -> None:
-    """Run `validate_manifest` on the rewritten manifest."""
-    validate_manifest(copy.deepcopy(manifest), str(folder))

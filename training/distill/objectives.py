@@ -24,7 +24,7 @@ from torch import nn
 
 from faceptor.train.losses import LossTerms, age_dldl_loss, landmark_loss, normalize_points
 
-__all__ = ['LossTerms', 'age_dldl_loss', 'landmark_loss', 'softmax_point_loss', 'heatmap_cross_entropy', 'soft_expression_loss', 'IdentityDistillation', 'pairwise_cosine']
+__all__ = ['LossTerms', 'age_dldl_loss', 'landmark_loss', 'softmax_point_loss', 'gaussian_log_density', 'heatmap_cross_entropy', 'soft_expression_loss', 'IdentityDistillation', 'pairwise_cosine']
 
 
 def soft_expression_loss(logits: torch.Tensor, teacher_probabilities: torch.Tensor) -> LossTerms:
@@ -52,28 +52,33 @@ def softmax_point_loss(heatmap_logits: torch.Tensor, points: torch.Tensor, input
     return LossTerms(loss, {'softmax_coord': loss})
 
 
+def gaussian_log_density(points: torch.Tensor, input_size: int, map_side: int, sigma: float) -> torch.Tensor:
+    """Compute, for (..., P, 2) crop-pixel points, the (..., P, map_side, map_side) log-density of an
+    isotropic Gaussian of std `sigma` heatmap pixels around each point, up to a constant per map."""
+    if not sigma > 0:
+        raise ValueError(f'heatmap Gaussian sigma must be positive, got {sigma}')
+    centers = normalize_points(points.float(), input_size) * map_side - 0.5  # heatmap pixel coordinates
+    grid = torch.arange(map_side, dtype=torch.float32)
+    dx = grid - centers[..., 0:1]  # (..., P, W)
+    dy = grid - centers[..., 1:2]  # (..., P, H)
+    return -(dy[..., :, None] ** 2 + dx[..., None, :] ** 2) / (2 * sigma**2)
+
+
 def heatmap_cross_entropy(heatmap_logits: torch.Tensor, points: torch.Tensor, input_size: int, sigma: float) -> LossTerms:
     """Cross-entropy between each map's spatial softmax and a Gaussian of std `sigma` map pixels around the target.
 
-    (B, P, h, w) logits and (B, P, 2) crop pixels. Unlike the expectation distance, every pixel gets a
+    (B, P, s, s) logits and (B, P, 2) crop pixels. Unlike the expectation distance, every pixel gets a
     gradient of (softmax - target), so the maps sharpen from the first steps. The minimum is the
-    target's entropy, not 0; the log reports the excess over it.
+    target's entropy, not 0, so the log reports the excess over it.
     """
-    if not sigma > 0:
-        raise ValueError(f'heatmap target sigma must be positive, got {sigma}')
     batch, count, height, width = heatmap_logits.shape
-    normalized = normalize_points(points.float(), input_size)
-    centers_x = normalized[..., 0:1] * width - 0.5  # map pixel coordinates, (B, P, 1)
-    centers_y = normalized[..., 1:2] * height - 0.5
-    xs = torch.arange(width, dtype=torch.float32)
-    ys = torch.arange(height, dtype=torch.float32)
-    target_x = torch.exp(-(xs - centers_x) ** 2 / (2 * sigma**2))  # (B, P, w)
-    target_y = torch.exp(-(ys - centers_y) ** 2 / (2 * sigma**2))  # (B, P, h)
-    target = (target_y[..., :, None] * target_x[..., None, :]).reshape(batch, count, -1)
-    target = target / target.sum(dim=-1, keepdim=True).clamp(min=1e-12)
+    if height != width:
+        raise ValueError(f'heatmap_cross_entropy needs square maps, got {height}x{width}')
+    target_logits = gaussian_log_density(points, input_size, width, sigma).reshape(batch, count, -1)
+    log_target = torch.log_softmax(target_logits, dim=-1)
     log_probabilities = torch.log_softmax(heatmap_logits.float().reshape(batch, count, -1), dim=-1)
-    loss = -(target * log_probabilities).sum(dim=-1).mean()
-    entropy = -(target * target.clamp(min=1e-12).log()).sum(dim=-1).mean()
+    loss = -(log_target.exp() * log_probabilities).sum(dim=-1).mean()
+    entropy = -(log_target.exp() * log_target).sum(dim=-1).mean()
     return LossTerms(loss, {'cross_entropy_excess': loss - entropy})
 
 

@@ -21,7 +21,7 @@ from faceptor.train.losses import soft_argmax
 from . import crops
 from .augment import GeometricJitter, PhotometricJitter, flip_point_order, jitter_matrix, photometric
 from .data import TeacherFace, load_photo
-from .objectives import IdentityDistillation, age_dldl_loss, heatmap_cross_entropy, landmark_loss, pearson, pairwise_cosine, soft_expression_loss, softmax_point_loss
+from .objectives import IdentityDistillation, age_dldl_loss, gaussian_log_density, heatmap_cross_entropy, landmark_loss, pearson, pairwise_cosine, soft_expression_loss, softmax_point_loss
 
 LANDMARK_TASK = 'align_300w'
 AGE_TASK = 'age_morph2'
@@ -75,7 +75,7 @@ class DistillConfig:
     landmark_prior_sigma: float = 0.0
     """With `softmax` decoding: std, in heatmap pixels, of a fixed Gaussian log-prior around the training
     faces' mean shape, added to the heatmap logits (0: no prior). A network that has learned nothing
-    then answers the mean shape instead of the crop center."""
+    then returns the mean shape instead of the crop center."""
     landmark_target_sigma: float = 1.0
     """Std, in heatmap pixels, of the Gaussian target of the `landmarks_ce` loss."""
     eval_every: int = 150
@@ -235,21 +235,11 @@ class BatchBuilder:
         return torch.stack(faces)
 
 
-def gaussian_log_prior(points: np.ndarray, input_size: int, map_side: int, sigma: float) -> torch.Tensor:
-    """(P, map_side, map_side) log-density of an isotropic Gaussian of std `sigma` map pixels around each of
-    the (P, 2) crop-pixel `points`, up to a constant per map (the softmax ignores it)."""
-    centers = (torch.from_numpy(np.asarray(points, dtype=np.float64)).float() + 0.5) / input_size * map_side - 0.5
-    grid = torch.arange(map_side, dtype=torch.float32)
-    dx = grid[None, None, :] - centers[:, 0, None, None]
-    dy = grid[None, :, None] - centers[:, 1, None, None]
-    return -(dx**2 + dy**2) / (2 * sigma**2)
-
-
 def sincos_position_table(model: Faceptor, scale: float) -> None:
     """Overwrite the encoder's position table with a 2-D sine-cosine code of its grid times `scale`.
 
-    A quarter of the width each for sin(x w), cos(x w), sin(y w), cos(y w), with frequencies w from 1
-    down to 1/100 per grid step; the class-token row is set to zero.
+    Each quarter of the width contains one of sin(x w), cos(x w), sin(y w), cos(y w), with frequencies w
+    from 1 down to 1/100 per grid step. The class-token row is set to zero.
     """
     table = model.backbone_module.visual.positional_embedding
     rows, width = table.shape
@@ -447,8 +437,11 @@ class RunResult:
 
 
 def build_student(cfg: DistillConfig, train_samples: list[Sample], teacher_identity_dim: int, init_state: dict | None) -> Student:
-    """A student for `cfg`: fresh weights (with the configured position table) or `init_state`, and the
-    landmark heatmap rewrite, whose prior is the mean shape of `train_samples`."""
+    """Build the student for `cfg` from fresh weights (with the configured position table) or `init_state`.
+
+    With softmax landmark decoding it also gets the heatmap rewrite, whose prior is centered on the mean
+    shape of `train_samples`.
+    """
     model = build_model(cfg.model_config())
     if cfg.position_init == 'sincos':
         sincos_position_table(model, cfg.position_init_scale)
@@ -460,7 +453,8 @@ def build_student(cfg: DistillConfig, train_samples: list[Sample], teacher_ident
         if cfg.landmark_prior_sigma:
             size = cfg.dense_input_size
             map_side = 4 * model.cfg.token_grid(size)
-            prior = gaussian_log_prior(BatchBuilder(cfg).mean_shape(train_samples), size, map_side, cfg.landmark_prior_sigma)
+            mean_shape = torch.from_numpy(BatchBuilder(cfg).mean_shape(train_samples))
+            prior = gaussian_log_density(mean_shape, size, map_side, cfg.landmark_prior_sigma)
         landmark_output = SoftmaxHeatmapOutput(prior)
     return Student(model, teacher_identity_dim, landmark_output, cfg.landmark_target_sigma)
 

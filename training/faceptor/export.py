@@ -90,7 +90,7 @@ class SoftmaxHeatmapOutput(nn.Module):
     def __init__(self, log_prior: torch.Tensor | None = None, margin: float = 10.0) -> None:
         super().__init__()
         if not 8 <= margin <= 12:
-            raise ValueError(f'margin must lie in [8, 12] (sigmoid close to exp, mass above the 1e-6 floor), got {margin}')
+            raise ValueError(f'margin must lie in [8, 12] so that sigmoid matches exp and the map mass stays above 1e-6; got {margin}')
         self.register_buffer('log_prior', None if log_prior is None else log_prior.detach().clone().float())
         self.margin = float(margin)
 
@@ -99,7 +99,7 @@ class SoftmaxHeatmapOutput(nn.Module):
         if self.log_prior is None:
             return logits
         if not torch.jit.is_tracing() and tuple(self.log_prior.shape) != tuple(logits.shape[1:]):
-            raise ValueError(f'log_prior has shape {tuple(self.log_prior.shape)}; the heatmaps are {tuple(logits.shape[1:])}')
+            raise ValueError(f'log_prior has shape {tuple(self.log_prior.shape)} but the heatmaps are {tuple(logits.shape[1:])}; build the prior at the heatmap size')
         return logits + self.log_prior
 
     def forward(self, logits: torch.Tensor) -> torch.Tensor:

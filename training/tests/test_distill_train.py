@@ -17,9 +17,9 @@ import torch
 from distill.augment import GeometricJitter, jitter_matrix
 from distill.data import LabelsError, load_labels
 from distill.export_student import SOURCE_KIND
-from distill.objectives import IdentityDistillation, heatmap_cross_entropy, pairwise_cosine, soft_expression_loss, softmax_point_loss
+from distill.objectives import IdentityDistillation, gaussian_log_density, heatmap_cross_entropy, pairwise_cosine, soft_expression_loss, softmax_point_loss
 from distill.trainer import (
-    BatchBuilder, DistillConfig, FaceStream, build_student, gaussian_log_prior, learning_rate, load_samples, sincos_position_table, train,
+    BatchBuilder, DistillConfig, FaceStream, build_student, learning_rate, load_samples, sincos_position_table, train,
 )
 from faceptor.export import SoftmaxHeatmapOutput
 from faceptor.model import build_model
@@ -220,7 +220,7 @@ def test_softmax_output_rejects_bad_settings():
 
 def test_log_prior_peaks_at_points():
     # Crop pixel 63.5 of a 128 crop is map coordinate 15.5 of 32; pixel 15.5 is map 3.5, pixel 0 is map -0.375.
-    prior = gaussian_log_prior(np.array([[63.5, 15.5], [0.0, 0.0]]), 128, 32, 2.0)
+    prior = gaussian_log_density(torch.tensor([[63.5, 15.5], [0.0, 0.0]]), 128, 32, 2.0)
     assert prior.shape == (2, 32, 32)
     assert float(prior[0, 3, 15]) == pytest.approx(-(0.25 + 0.25) / 8)
     assert float(prior[1, 0, 0]) == pytest.approx(-(0.375**2 * 2) / 8)
@@ -232,7 +232,7 @@ def test_log_prior_peaks_at_points():
 
 def test_heatmap_cross_entropy_minimum():
     points = torch.tensor([[[40.0, 72.0]]])  # map pixel (9.625, 17.625) of a 32 map over a 128 crop
-    target = gaussian_log_prior(points[0].numpy(), 128, 32, 1.0)[None]
+    target = gaussian_log_density(points, 128, 32, 1.0)
     at_target = heatmap_cross_entropy(target, points, 128, 1.0)
     shifted = heatmap_cross_entropy(torch.roll(target, 1, dims=3), points, 128, 1.0)
     flat = heatmap_cross_entropy(torch.zeros(1, 1, 32, 32), points, 128, 1.0)

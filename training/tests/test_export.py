@@ -158,7 +158,8 @@ def test_committed_tiny_model_is_valid():
     # parsing, so those stay untrained, and every trained head names what it was distilled from.
     assert manifest['source']['kind'] == 'distilled-here'
     for name in ('attributes', 'parsing'):
-        assert manifest['heads'][name]['trained'] is False and manifest['heads'][name]['trained_on'] is None
+        assert manifest['heads'][name]['trained'] is False
+        assert manifest['heads'][name]['trained_on'] is None
     for name, head in manifest['heads'].items():
         assert head['trained'] == (head['trained_on'] is not None), name
 
